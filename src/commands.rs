@@ -1,0 +1,197 @@
+//! What each CLI command does, as library functions: files in, files out.
+//! The CLI (`main.rs`) parses arguments and calls these; these call the model code.
+
+use crate::bundle;
+use crate::data::images;
+use crate::tokens::{self, TokenGrids};
+use crate::vqgan::{VqGan, VqGanConfig};
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+/// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
+pub fn vqgan_import(yaml: &Path, ckpt: &Path, out: &Path, device: &Device) -> Result<VqGanConfig> {
+    let (config, model) = crate::vqgan::import::import_taming(yaml, ckpt, device)?;
+    bundle::save_vqgan(out, &config, &model)?;
+    Ok(config)
+}
+
+/// Images `[B, 3, R, R]` from prepared CHW pixel buffers.
+pub fn images_to_tensor(pixels: &[Vec<f32>], resolution: usize, device: &Device) -> Tensor<4> {
+    let flat: Vec<f32> = pixels.iter().flatten().copied().collect();
+    Tensor::from_data(
+        TensorData::new(flat, [pixels.len(), 3, resolution, resolution]),
+        device,
+    )
+}
+
+/// Token grids as an integer tensor `[B, h, w]`.
+pub fn tokens_to_tensor(grids: &TokenGrids, device: &Device) -> Tensor<3, Int> {
+    Tensor::from_data(TensorData::new(grids.values.clone(), grids.shape), device)
+}
+
+/// Reads the named image files at the model's resolution; any unreadable file is an error here,
+/// because the user asked for it by name.
+fn read_images(paths: &[PathBuf], resolution: usize) -> Result<Vec<Vec<f32>>> {
+    if paths.is_empty() {
+        bail!("no input image given");
+    }
+    paths
+        .iter()
+        .map(|p| images::load_image(p, resolution))
+        .collect()
+}
+
+/// A progress bar on a terminal; hidden (and silent) otherwise.
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Encodes images in chunks of `batch_size`, returning token grids `[B, h, w]`.
+pub fn encode_images(model: &VqGan, pixels: &[Vec<f32>], resolution: usize, batch_size: usize, device: &Device) -> TokenGrids {
+    let bar = progress(pixels.len(), "encoding");
+    let mut values = Vec::new();
+    let mut shape = [0, 0, 0];
+    for chunk in pixels.chunks(batch_size.max(1)) {
+        let grid = model.encode(images_to_tensor(chunk, resolution, device));
+        let [_, h, w] = grid.dims();
+        shape = [shape[0] + chunk.len(), h, w];
+        values.extend(grid.into_data().iter::<i64>());
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    TokenGrids { values, shape }
+}
+
+/// Decodes token grids in chunks of `batch_size` into CHW images in [-1, 1] `[B, 3, H, W]`.
+pub fn decode_grids(model: &VqGan, grids: &TokenGrids, batch_size: usize, device: &Device) -> (Vec<f32>, [usize; 4]) {
+    let [b, h, w] = grids.shape;
+    let per_grid = h * w;
+    let bar = progress(b, "decoding");
+    let mut values = Vec::new();
+    let mut shape = [0, 3, 0, 0];
+    for start in (0..b).step_by(batch_size.max(1)) {
+        let end = (start + batch_size.max(1)).min(b);
+        let chunk = TokenGrids {
+            values: grids.values[start * per_grid..end * per_grid].to_vec(),
+            shape: [end - start, h, w],
+        };
+        let decoded = model.decode(tokens_to_tensor(&chunk, device));
+        let [_, c, hh, ww] = decoded.dims();
+        shape = [end, c, hh, ww];
+        values.extend(decoded.into_data().iter::<f32>());
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    (values, shape)
+}
+
+/// `sundae vqgan encode`: images -> `.npy` token grids.
+pub fn vqgan_encode(bundle_dir: &Path, inputs: &[PathBuf], out: &Path, batch_size: usize, device: &Device) -> Result<TokenGrids> {
+    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    let pixels = read_images(inputs, config.resolution)?;
+    let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
+    tokens::write_tokens(out, &grids)?;
+    Ok(grids)
+}
+
+/// Checks a token file against the model: vocabulary, and grid size unless any size is allowed.
+pub fn check_grids(grids: &TokenGrids, config: &VqGanConfig, any_size: bool) -> Result<()> {
+    grids.check_vocabulary(config.n_embed)?;
+    let [b, h, w] = grids.shape;
+    let side = config.latent_side();
+    if b == 0 || h == 0 || w == 0 {
+        bail!("the token file holds no grid (shape {:?})", grids.shape);
+    }
+    if !any_size && (h != side || w != side) {
+        bail!(
+            "token grids are {h}x{w}, but this VQ-GAN makes {side}x{side} grids (pass --any-size to decode other sizes)"
+        );
+    }
+    Ok(())
+}
+
+/// `sundae vqgan decode`: `.npy` token grids -> `.png` image(s) or a float32 `.npy`.
+pub fn vqgan_decode(bundle_dir: &Path, tokens_path: &Path, out: &Path, any_size: bool, batch_size: usize, device: &Device) -> Result<Vec<PathBuf>> {
+    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    let grids = tokens::read_tokens(tokens_path)?;
+    check_grids(&grids, &config, any_size)?;
+    let format = output_format(out)?;
+    let (values, shape) = decode_grids(&model, &grids, batch_size, device);
+    match format {
+        OutputFormat::Npy => {
+            tokens::write_images_npy(out, values, shape)?;
+            Ok(vec![out.to_path_buf()])
+        }
+        OutputFormat::Png => write_pngs(&values, shape, out),
+    }
+}
+
+enum OutputFormat {
+    Png,
+    Npy,
+}
+
+fn output_format(out: &Path) -> Result<OutputFormat> {
+    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => Ok(OutputFormat::Png),
+        Some("npy") => Ok(OutputFormat::Npy),
+        _ => bail!("output '{}' must end in .png or .npy", out.display()),
+    }
+}
+
+/// One image: `out` itself. Several: `out` with `-0`, `-1`, ... before the extension.
+fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathBuf>> {
+    let [b, c, h, w] = shape;
+    let mut written = Vec::with_capacity(b);
+    for i in 0..b {
+        let path = if b == 1 {
+            out.to_path_buf()
+        } else {
+            let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+            out.with_file_name(format!("{stem}-{i}.png"))
+        };
+        images::save(&images::to_rgb8(&values[i * c * h * w..(i + 1) * c * h * w], h, w), &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each.
+/// Returns the mean PSNR in dB over the images.
+pub fn vqgan_reconstruct(bundle_dir: &Path, inputs: &[PathBuf], out: &Path, batch_size: usize, device: &Device) -> Result<f64> {
+    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    let pixels = read_images(inputs, config.resolution)?;
+    let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
+    let (values, [b, _, h, w]) = decode_grids(&model, &grids, batch_size, device);
+    let r = config.resolution;
+    let mut tiles = Vec::with_capacity(2 * b);
+    let mut psnr_sum = 0.0;
+    for (i, input) in pixels.iter().enumerate() {
+        let output = &values[i * 3 * h * w..(i + 1) * 3 * h * w];
+        psnr_sum += psnr(input, output);
+        tiles.push(images::to_rgb8(input, r, r));
+        tiles.push(images::to_rgb8(output, h, w));
+    }
+    images::save(&images::grid(&tiles, 2), out).context("cannot write the reconstruction grid")?;
+    Ok(psnr_sum / b as f64)
+}
+
+/// Peak signal-to-noise ratio in dB of two images in [-1, 1] (peak-to-peak range 2).
+pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (4.0 / mse.max(1e-12)).log10()
+}

@@ -1,0 +1,12 @@
+//! sundae: megapixel image generation with a VQ-GAN and a SUNDAE prior, on burn.
+//!
+//! The model code (`vqgan`) knows nothing about files; `bundle`, `data` and `tokens` move things
+//! between disk and tensors; `commands` wires them together for the CLI in `main.rs`.
+
+pub mod bench;
+pub mod bundle;
+pub mod commands;
+pub mod data;
+pub mod device;
+pub mod tokens;
+pub mod vqgan;

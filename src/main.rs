@@ -1,0 +1,262 @@
+//! The `sundae` command line: argument parsing and nothing else.
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use sundae::{bench, bundle, commands, data, device, vqgan::VqGanConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "sundae",
+    version,
+    about = "Megapixel image generation with Step-Unrolled Denoising Autoencoders",
+    long_about = "Megapixel image generation with Step-Unrolled Denoising Autoencoders.\n\n\
+        A VQ-GAN turns images into grids of discrete tokens and back; a SUNDAE prior over those grids\n\
+        generates and inpaints. Every stage is a subcommand; `sundae <command> --help` explains each."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The first stage: import, encode, decode and reconstruct with a VQ-GAN.
+    #[command(subcommand)]
+    Vqgan(VqganCommand),
+    /// Print speed and memory figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct DeviceArg {
+    /// Compute device: cpu (default), or vulkan, wgpu, cuda, metal when the build has them.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Images per forward pass (lower it if memory runs out).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+}
+
+#[derive(Subcommand)]
+enum VqganCommand {
+    /// Convert a taming-transformers VQ-GAN (YAML config + Lightning .ckpt) into a sundae bundle.
+    Import {
+        /// taming YAML: a VQModel, or a Net2NetTransformer whose first stage is a VQModel.
+        #[arg(long)]
+        config: PathBuf,
+        /// Lightning checkpoint whose `state_dict` holds the weights.
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Bundle directory to write (vqgan.toml + vqgan.safetensors).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encode images into token grids, written as an int64 .npy [B, h, w].
+    Encode {
+        /// VQ-GAN bundle directory.
+        #[arg(long)]
+        vqgan: PathBuf,
+        /// Output .npy file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Images to encode (resized on the shorter side and center-cropped to the model's resolution).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Decode token grids (.npy [B, h, w]) into .png images or a float32 .npy [B, 3, H, W] in [-1, 1].
+    Decode {
+        /// VQ-GAN bundle directory.
+        #[arg(long)]
+        vqgan: PathBuf,
+        /// Token grids, an integer .npy [B, h, w].
+        #[arg(long)]
+        tokens: PathBuf,
+        /// OUT.png (one file per image: OUT-0.png, OUT-1.png, ... when B > 1) or OUT.npy.
+        #[arg(long)]
+        out: PathBuf,
+        /// Accept grids of another size than the model's training grid.
+        #[arg(long)]
+        any_size: bool,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Encode and decode images; write a grid with one row per image: input | reconstruction.
+    Reconstruct {
+        /// VQ-GAN bundle directory.
+        #[arg(long)]
+        vqgan: PathBuf,
+        /// Output .png grid.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also reconstruct the first N validation images of the built-in emoji set.
+        #[arg(long, default_value_t = 0)]
+        emoji: usize,
+        /// Images to reconstruct.
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Write a randomly initialised VQ-GAN bundle from a preset or a TOML config (for tests and benchmarks).
+    Init {
+        /// Preset name (tiny, emoji64, f16, ffhq1024) or a vqgan.toml path.
+        #[arg(long)]
+        config: String,
+        /// Bundle directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// VQ-GAN encode/decode time and peak memory with random weights.
+    Vqgan {
+        /// Comma-separated presets or vqgan.toml paths.
+        #[arg(long, default_value = "f16,ffhq1024")]
+        config: String,
+        /// Images per pass.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Timed passes after one warm-up pass (the best is reported).
+        #[arg(long, default_value_t = 2)]
+        repeats: usize,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, so scripts and people see the whole reason.
+fn one_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|e| e.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn vqgan_config(name: &str) -> Result<VqGanConfig> {
+    let config = match VqGanConfig::preset(name) {
+        Some(config) => config,
+        None => {
+            let text = std::fs::read_to_string(name).map_err(|e| {
+                anyhow::anyhow!("'{name}' is neither a preset (tiny, emoji64, f16, ffhq1024) nor a readable file: {e}")
+            })?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {}", e.message()))?
+        }
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Vqgan(command) => run_vqgan(command),
+        Command::Bench(BenchCommand::Vqgan {
+            config,
+            batch,
+            repeats,
+            device,
+        }) => {
+            let device = device::parse(&device)?;
+            println!("{:<10} {:>6} {:>5} {:>8} {:>10} {:>10} {:>10}", "config", "res", "batch", "params", "decode s", "encode s", "peak MiB");
+            for name in config.split(',').map(str::trim) {
+                let figures = bench::vqgan(name, &vqgan_config(name)?, batch, repeats, &device);
+                println!(
+                    "{:<10} {:>6} {:>5} {:>7.1}M {:>10.3} {:>10.3} {:>10.0}",
+                    figures.config,
+                    figures.resolution,
+                    figures.batch,
+                    figures.parameters as f64 / 1e6,
+                    figures.decode_seconds,
+                    figures.encode_seconds,
+                    figures.peak_mib
+                );
+                println!("{}", serde_json::to_string(&figures)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_vqgan(command: VqganCommand) -> Result<()> {
+    match command {
+        VqganCommand::Import { config, ckpt, out } => {
+            let imported = commands::vqgan_import(&config, &ckpt, &out, &device::cpu())?;
+            println!(
+                "imported a {}x{} VQ-GAN ({} codes, {}x{} token grids) into {}",
+                imported.resolution,
+                imported.resolution,
+                imported.n_embed,
+                imported.latent_side(),
+                imported.latent_side(),
+                out.display()
+            );
+        }
+        VqganCommand::Encode { vqgan, out, images, device: d } => {
+            let grids = commands::vqgan_encode(&vqgan, &images, &out, d.batch_size, &device::parse(&d.device)?)?;
+            println!("wrote {} token grid(s) of {}x{} to {}", grids.shape[0], grids.shape[1], grids.shape[2], out.display());
+        }
+        VqganCommand::Decode { vqgan, tokens, out, any_size, device: d } => {
+            let written = commands::vqgan_decode(&vqgan, &tokens, &out, any_size, d.batch_size, &device::parse(&d.device)?)?;
+            println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        }
+        VqganCommand::Reconstruct { vqgan, out, emoji, mut images, device: d } => {
+            let device = device::parse(&d.device)?;
+            let scratch;
+            if emoji > 0 {
+                scratch = emoji_inputs(&vqgan, emoji)?;
+                images.extend(scratch.paths.iter().cloned());
+            }
+            let psnr = commands::vqgan_reconstruct(&vqgan, &images, &out, d.batch_size, &device)?;
+            println!("reconstructed {} image(s), mean PSNR {:.2} dB, grid written to {}", images.len(), psnr, out.display());
+        }
+        VqganCommand::Init { config, out } => {
+            let config = vqgan_config(&config)?;
+            let model = sundae::vqgan::VqGan::new(&config, &device::cpu());
+            bundle::save_vqgan(&out, &config, &model)?;
+            println!("wrote a randomly initialised VQ-GAN to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// The first `count` validation emoji, written as PNGs into a temporary folder so they go
+/// through the same reading path as the user's own images.
+struct EmojiInputs {
+    _dir: tempfile::TempDir,
+    paths: Vec<PathBuf>,
+}
+
+fn emoji_inputs(vqgan: &std::path::Path, count: usize) -> Result<EmojiInputs> {
+    let resolution = bundle::read_vqgan_config(vqgan)?.resolution;
+    let dir = tempfile::tempdir()?;
+    let mut paths = Vec::new();
+    for code in data::emoji::codes().filter(|c| data::emoji::is_validation(c)).take(count) {
+        let Some(image) = data::emoji::render(code, resolution) else {
+            continue;
+        };
+        let path = dir.path().join(format!("{code}.png"));
+        image.save(&path)?;
+        paths.push(path);
+    }
+    if paths.is_empty() {
+        bail!("no emoji could be rendered");
+    }
+    Ok(EmojiInputs { _dir: dir, paths })
+}

@@ -1,0 +1,94 @@
+//! Token grids and decoded images as `.npy` files (DECISIONS.md "Files and formats").
+
+use anyhow::{Context, Result, bail};
+use ndarray::{Array3, Array4, ArrayD, IxDyn};
+use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
+use std::io::BufWriter;
+use std::path::Path;
+
+/// A batch of token grids, row-major `[batch, height, width]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenGrids {
+    pub values: Vec<i64>,
+    pub shape: [usize; 3],
+}
+
+impl TokenGrids {
+    /// Checks every token lies in `0..vocabulary`, naming the first one that does not.
+    pub fn check_vocabulary(&self, vocabulary: usize) -> Result<()> {
+        if let Some((i, &v)) = self
+            .values
+            .iter()
+            .enumerate()
+            .find(|&(_, &v)| v < 0 || v as usize >= vocabulary)
+        {
+            let [_, h, w] = self.shape;
+            bail!(
+                "token {v} at (image {}, row {}, column {}) is outside the vocabulary 0..{}",
+                i / (h * w),
+                (i / w) % h,
+                i % w,
+                vocabulary
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Reads an integer `.npy` of shape `[B, h, w]` (or `[h, w]`, taken as a batch of one).
+pub fn read_tokens(path: &Path) -> Result<TokenGrids> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let array = read_integer_npy(&bytes)
+        .with_context(|| format!("{}: not an integer .npy array", path.display()))?;
+    let shape = match *array.shape() {
+        [b, h, w] => [b, h, w],
+        [h, w] => [1, h, w],
+        ref other => bail!(
+            "{}: token grids must have shape [B, h, w], found {:?}",
+            path.display(),
+            other
+        ),
+    };
+    Ok(TokenGrids {
+        values: array.iter().copied().collect(),
+        shape,
+    })
+}
+
+fn read_integer_npy(bytes: &[u8]) -> Result<ArrayD<i64>> {
+    fn as_i64<T: ReadableElement + Copy + TryInto<i64>>(bytes: &[u8]) -> Option<ArrayD<i64>> {
+        let array = ArrayD::<T>::read_npy(bytes).ok()?;
+        let values: Option<Vec<i64>> = array.iter().map(|&v| v.try_into().ok()).collect();
+        ArrayD::from_shape_vec(IxDyn(array.shape()), values?).ok()
+    }
+    as_i64::<i64>(bytes)
+        .or_else(|| as_i64::<i32>(bytes))
+        .or_else(|| as_i64::<i16>(bytes))
+        .or_else(|| as_i64::<u16>(bytes))
+        .or_else(|| as_i64::<u8>(bytes))
+        .or_else(|| as_i64::<u32>(bytes))
+        .or_else(|| as_i64::<u64>(bytes))
+        .or_else(|| as_i64::<i8>(bytes))
+        .context("expected a NumPy array of integers")
+}
+
+/// Writes token grids as an int64 `.npy` `[B, h, w]`.
+pub fn write_tokens(path: &Path, grids: &TokenGrids) -> Result<()> {
+    let array = Array3::from_shape_vec(grids.shape, grids.values.clone())?;
+    write_npy(path, |w| array.write_npy(w))
+}
+
+/// Writes images as a float32 `.npy` `[B, 3, H, W]`.
+pub fn write_images_npy(path: &Path, values: Vec<f32>, shape: [usize; 4]) -> Result<()> {
+    let array = Array4::from_shape_vec(shape, values)?;
+    write_npy(path, |w| array.write_npy(w))
+}
+
+fn write_npy(
+    path: &Path,
+    write: impl FnOnce(BufWriter<std::fs::File>) -> Result<(), ndarray_npy::WriteNpyError>,
+) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    write(BufWriter::new(file)).with_context(|| format!("cannot write {}", path.display()))
+}
