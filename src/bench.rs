@@ -21,7 +21,13 @@ pub struct DecodeFigures {
 
 /// Times encode and decode of `batch` random images with a randomly initialised model.
 /// The first pass warms up; the figure is the best of `repeats` timed passes.
-pub fn vqgan(name: &str, config: &VqGanConfig, batch: usize, repeats: usize, device: &Device) -> DecodeFigures {
+pub fn vqgan(
+    name: &str,
+    config: &VqGanConfig,
+    batch: usize,
+    repeats: usize,
+    device: &Device,
+) -> DecodeFigures {
     reset_peak_memory();
     let model = VqGan::new(config, device);
     let side = config.latent_side();

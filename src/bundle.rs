@@ -17,7 +17,8 @@ pub const VQGAN_WEIGHTS: &str = "vqgan.safetensors";
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} into place", path.display()))
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -48,8 +49,8 @@ pub fn read_vqgan_config(dir: &Path) -> Result<VqGanConfig> {
     let path = dir.join(VQGAN_CONFIG);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let config: VqGanConfig =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let config: VqGanConfig = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
     config.validate()?;
     Ok(config)
 }
@@ -66,9 +67,12 @@ pub fn load_vqgan(dir: &Path, device: &Device) -> Result<(VqGanConfig, VqGan)> {
         .with_from_adapter(PyTorchToBurnAdapter)
         .validate(false)
         .allow_partial(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({e})", weights.display()))?;
+    let result = model.load_from(&mut store).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a readable safetensors file ({e})",
+            weights.display()
+        )
+    })?;
     check_applied(&result, &weights, true)?;
     Ok((config, model))
 }

@@ -56,7 +56,13 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 /// Encodes images in chunks of `batch_size`, returning token grids `[B, h, w]`.
-pub fn encode_images(model: &VqGan, pixels: &[Vec<f32>], resolution: usize, batch_size: usize, device: &Device) -> TokenGrids {
+pub fn encode_images(
+    model: &VqGan,
+    pixels: &[Vec<f32>],
+    resolution: usize,
+    batch_size: usize,
+    device: &Device,
+) -> TokenGrids {
     let bar = progress(pixels.len(), "encoding");
     let mut values = Vec::new();
     let mut shape = [0, 0, 0];
@@ -72,7 +78,12 @@ pub fn encode_images(model: &VqGan, pixels: &[Vec<f32>], resolution: usize, batc
 }
 
 /// Decodes token grids in chunks of `batch_size` into CHW images in [-1, 1] `[B, 3, H, W]`.
-pub fn decode_grids(model: &VqGan, grids: &TokenGrids, batch_size: usize, device: &Device) -> (Vec<f32>, [usize; 4]) {
+pub fn decode_grids(
+    model: &VqGan,
+    grids: &TokenGrids,
+    batch_size: usize,
+    device: &Device,
+) -> (Vec<f32>, [usize; 4]) {
     let [b, h, w] = grids.shape;
     let per_grid = h * w;
     let bar = progress(b, "decoding");
@@ -95,7 +106,13 @@ pub fn decode_grids(model: &VqGan, grids: &TokenGrids, batch_size: usize, device
 }
 
 /// `sundae vqgan encode`: images -> `.npy` token grids.
-pub fn vqgan_encode(bundle_dir: &Path, inputs: &[PathBuf], out: &Path, batch_size: usize, device: &Device) -> Result<TokenGrids> {
+pub fn vqgan_encode(
+    bundle_dir: &Path,
+    inputs: &[PathBuf],
+    out: &Path,
+    batch_size: usize,
+    device: &Device,
+) -> Result<TokenGrids> {
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let pixels = read_images(inputs, config.resolution)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
@@ -120,7 +137,14 @@ pub fn check_grids(grids: &TokenGrids, config: &VqGanConfig, any_size: bool) -> 
 }
 
 /// `sundae vqgan decode`: `.npy` token grids -> `.png` image(s) or a float32 `.npy`.
-pub fn vqgan_decode(bundle_dir: &Path, tokens_path: &Path, out: &Path, any_size: bool, batch_size: usize, device: &Device) -> Result<Vec<PathBuf>> {
+pub fn vqgan_decode(
+    bundle_dir: &Path,
+    tokens_path: &Path,
+    out: &Path,
+    any_size: bool,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<PathBuf>> {
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let grids = tokens::read_tokens(tokens_path)?;
     check_grids(&grids, &config, any_size)?;
@@ -141,7 +165,12 @@ enum OutputFormat {
 }
 
 fn output_format(out: &Path) -> Result<OutputFormat> {
-    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("png") => Ok(OutputFormat::Png),
         Some("npy") => Ok(OutputFormat::Npy),
         _ => bail!("output '{}' must end in .png or .npy", out.display()),
@@ -159,7 +188,10 @@ fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathB
             let stem = out.file_stem().unwrap_or_default().to_string_lossy();
             out.with_file_name(format!("{stem}-{i}.png"))
         };
-        images::save(&images::to_rgb8(&values[i * c * h * w..(i + 1) * c * h * w], h, w), &path)?;
+        images::save(
+            &images::to_rgb8(&values[i * c * h * w..(i + 1) * c * h * w], h, w),
+            &path,
+        )?;
         written.push(path);
     }
     Ok(written)
@@ -167,7 +199,13 @@ fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathB
 
 /// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each.
 /// Returns the mean PSNR in dB over the images.
-pub fn vqgan_reconstruct(bundle_dir: &Path, inputs: &[PathBuf], out: &Path, batch_size: usize, device: &Device) -> Result<f64> {
+pub fn vqgan_reconstruct(
+    bundle_dir: &Path,
+    inputs: &[PathBuf],
+    out: &Path,
+    batch_size: usize,
+    device: &Device,
+) -> Result<f64> {
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let pixels = read_images(inputs, config.resolution)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);

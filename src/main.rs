@@ -174,7 +174,10 @@ fn run(cli: Cli) -> Result<()> {
             device,
         }) => {
             let device = device::parse(&device)?;
-            println!("{:<10} {:>6} {:>5} {:>8} {:>10} {:>10} {:>10}", "config", "res", "batch", "params", "decode s", "encode s", "peak MiB");
+            println!(
+                "{:<10} {:>6} {:>5} {:>8} {:>10} {:>10} {:>10}",
+                "config", "res", "batch", "params", "decode s", "encode s", "peak MiB"
+            );
             for name in config.split(',').map(str::trim) {
                 let figures = bench::vqgan(name, &vqgan_config(name)?, batch, repeats, &device);
                 println!(
@@ -208,15 +211,58 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 out.display()
             );
         }
-        VqganCommand::Encode { vqgan, out, images, device: d } => {
-            let grids = commands::vqgan_encode(&vqgan, &images, &out, d.batch_size, &device::parse(&d.device)?)?;
-            println!("wrote {} token grid(s) of {}x{} to {}", grids.shape[0], grids.shape[1], grids.shape[2], out.display());
+        VqganCommand::Encode {
+            vqgan,
+            out,
+            images,
+            device: d,
+        } => {
+            let grids = commands::vqgan_encode(
+                &vqgan,
+                &images,
+                &out,
+                d.batch_size,
+                &device::parse(&d.device)?,
+            )?;
+            println!(
+                "wrote {} token grid(s) of {}x{} to {}",
+                grids.shape[0],
+                grids.shape[1],
+                grids.shape[2],
+                out.display()
+            );
         }
-        VqganCommand::Decode { vqgan, tokens, out, any_size, device: d } => {
-            let written = commands::vqgan_decode(&vqgan, &tokens, &out, any_size, d.batch_size, &device::parse(&d.device)?)?;
-            println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        VqganCommand::Decode {
+            vqgan,
+            tokens,
+            out,
+            any_size,
+            device: d,
+        } => {
+            let written = commands::vqgan_decode(
+                &vqgan,
+                &tokens,
+                &out,
+                any_size,
+                d.batch_size,
+                &device::parse(&d.device)?,
+            )?;
+            println!(
+                "wrote {}",
+                written
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
-        VqganCommand::Reconstruct { vqgan, out, emoji, mut images, device: d } => {
+        VqganCommand::Reconstruct {
+            vqgan,
+            out,
+            emoji,
+            mut images,
+            device: d,
+        } => {
             let device = device::parse(&d.device)?;
             let scratch;
             if emoji > 0 {
@@ -224,7 +270,12 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 images.extend(scratch.paths.iter().cloned());
             }
             let psnr = commands::vqgan_reconstruct(&vqgan, &images, &out, d.batch_size, &device)?;
-            println!("reconstructed {} image(s), mean PSNR {:.2} dB, grid written to {}", images.len(), psnr, out.display());
+            println!(
+                "reconstructed {} image(s), mean PSNR {:.2} dB, grid written to {}",
+                images.len(),
+                psnr,
+                out.display()
+            );
         }
         VqganCommand::Init { config, out } => {
             let config = vqgan_config(&config)?;
@@ -247,7 +298,10 @@ fn emoji_inputs(vqgan: &std::path::Path, count: usize) -> Result<EmojiInputs> {
     let resolution = bundle::read_vqgan_config(vqgan)?.resolution;
     let dir = tempfile::tempdir()?;
     let mut paths = Vec::new();
-    for code in data::emoji::codes().filter(|c| data::emoji::is_validation(c)).take(count) {
+    for code in data::emoji::codes()
+        .filter(|c| data::emoji::is_validation(c))
+        .take(count)
+    {
         let Some(image) = data::emoji::render(code, resolution) else {
             continue;
         };

@@ -4,7 +4,7 @@ mod common;
 
 use common::fixture;
 use std::path::Path;
-use sundae::bundle::{load_vqgan, save_vqgan, VQGAN_CONFIG, VQGAN_WEIGHTS};
+use sundae::bundle::{VQGAN_CONFIG, VQGAN_WEIGHTS, load_vqgan, save_vqgan};
 use sundae::device;
 use sundae::vqgan::import::import_taming;
 use sundae::vqgan::{VqGan, VqGanConfig};
@@ -38,8 +38,22 @@ fn bundle_round_trip_keeps_every_weight() {
     let a = model.quantize.embedding.weight.val().into_data();
     let b = loaded.quantize.embedding.weight.val().into_data();
     assert_eq!(a, b);
-    let a = model.decoder.norm_out.gamma.as_ref().unwrap().val().into_data();
-    let b = loaded.decoder.norm_out.gamma.as_ref().unwrap().val().into_data();
+    let a = model
+        .decoder
+        .norm_out
+        .gamma
+        .as_ref()
+        .unwrap()
+        .val()
+        .into_data();
+    let b = loaded
+        .decoder
+        .norm_out
+        .gamma
+        .as_ref()
+        .unwrap()
+        .val()
+        .into_data();
     assert_eq!(a, b);
     // No temporary file is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -54,11 +68,21 @@ fn bundle_round_trip_keeps_every_weight() {
 fn a_config_that_does_not_match_the_weights_names_the_tensor_and_both_shapes() {
     let dir = tempfile::tempdir().unwrap();
     tiny_bundle(dir.path());
-    let wrong = VqGanConfig { n_embed: 32, ..VqGanConfig::tiny() };
-    std::fs::write(dir.path().join(VQGAN_CONFIG), toml::to_string(&wrong).unwrap()).unwrap();
+    let wrong = VqGanConfig {
+        n_embed: 32,
+        ..VqGanConfig::tiny()
+    };
+    std::fs::write(
+        dir.path().join(VQGAN_CONFIG),
+        toml::to_string(&wrong).unwrap(),
+    )
+    .unwrap();
     let message = error_of(load_vqgan(dir.path(), &device::cpu()));
     assert!(message.contains("quantize.embedding.weight"), "{message}");
-    assert!(message.contains("[16, 8]") && message.contains("[32, 8]"), "{message}");
+    assert!(
+        message.contains("[16, 8]") && message.contains("[32, 8]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -76,7 +100,10 @@ fn a_missing_tensor_is_named() {
     let rewritten = safetensors::serialize(kept, None).unwrap();
     std::fs::write(&path, rewritten).unwrap();
     let message = error_of(load_vqgan(dir.path(), &device::cpu()));
-    assert!(message.contains("decoder.conv_out.bias") && message.contains("missing"), "{message}");
+    assert!(
+        message.contains("decoder.conv_out.bias") && message.contains("missing"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -84,7 +111,11 @@ fn a_file_that_is_not_a_checkpoint_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.ckpt");
     std::fs::write(&junk, b"this is not a checkpoint").unwrap();
-    let message = error_of(import_taming(&fixture("tiny_vqmodel.yaml"), &junk, &device::cpu()));
+    let message = error_of(import_taming(
+        &fixture("tiny_vqmodel.yaml"),
+        &junk,
+        &device::cpu(),
+    ));
     assert!(message.contains("junk.ckpt"), "{message}");
     let message = error_of(import_taming(
         &fixture("tiny_vqmodel.yaml"),
@@ -100,8 +131,15 @@ fn a_checkpoint_of_another_architecture_is_refused() {
     let yaml = dir.path().join("wider.yaml");
     let text = std::fs::read_to_string(fixture("tiny_vqmodel.yaml")).unwrap();
     std::fs::write(&yaml, text.replace("ch: 32", "ch: 64")).unwrap();
-    let message = error_of(import_taming(&yaml, &fixture("tiny_vqmodel.ckpt"), &device::cpu()));
-    assert!(message.contains("encoder.conv_in.weight") && message.contains("[32, 3, 3, 3]"), "{message}");
+    let message = error_of(import_taming(
+        &yaml,
+        &fixture("tiny_vqmodel.ckpt"),
+        &device::cpu(),
+    ));
+    assert!(
+        message.contains("encoder.conv_in.weight") && message.contains("[32, 3, 3, 3]"),
+        "{message}"
+    );
 }
 
 #[test]

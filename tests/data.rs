@@ -3,7 +3,7 @@
 use image::{Rgba, RgbaImage};
 use sundae::data::emoji;
 use sundae::data::images::{prepare, to_rgb8};
-use sundae::data::{load, Split};
+use sundae::data::{Split, load};
 
 #[test]
 fn transparent_pixels_become_white_and_values_span_minus_one_to_one() {
@@ -50,10 +50,16 @@ fn pixels_round_trip_through_the_float_range() {
 #[test]
 fn skin_tone_variants_share_their_base_and_split() {
     assert_eq!(emoji::base_code("1f44d-1f3fb"), "1f44d");
-    assert_eq!(emoji::base_code("1f9d1-1f3fd-200d-1f52c"), "1f9d1-200d-1f52c");
+    assert_eq!(
+        emoji::base_code("1f9d1-1f3fd-200d-1f52c"),
+        "1f9d1-200d-1f52c"
+    );
     let codes: Vec<&str> = emoji::codes().collect();
     for code in &codes {
-        assert_eq!(emoji::is_validation(code), emoji::is_validation(&emoji::base_code(code)));
+        assert_eq!(
+            emoji::is_validation(code),
+            emoji::is_validation(&emoji::base_code(code))
+        );
     }
     let validation = codes.iter().filter(|c| emoji::is_validation(c)).count();
     let share = validation as f64 / codes.len() as f64;
@@ -63,7 +69,9 @@ fn skin_tone_variants_share_their_base_and_split() {
 #[test]
 fn the_emoji_set_is_complete_and_renders_at_any_size() {
     assert!(emoji::codes().count() > 4000);
-    let missing: Vec<&str> = emoji::codes().filter(|c| emoji::emoji_string(c).is_none()).collect();
+    let missing: Vec<&str> = emoji::codes()
+        .filter(|c| emoji::emoji_string(c).is_none())
+        .collect();
     assert!(missing.is_empty(), "{missing:?}");
     let small = emoji::render("1f600", 72).expect("grinning face as PNG");
     assert_eq!(small.dimensions(), (72, 72));
@@ -72,7 +80,10 @@ fn the_emoji_set_is_complete_and_renders_at_any_size() {
     // The face is yellow in the middle and transparent in the corner.
     assert_eq!(large.get_pixel(0, 0).0[3], 0);
     let centre = large.get_pixel(128, 90).0;
-    assert!(centre[0] > 200 && centre[1] > 150 && centre[2] < 100 && centre[3] == 255, "{centre:?}");
+    assert!(
+        centre[0] > 200 && centre[1] > 150 && centre[2] < 100 && centre[3] == 255,
+        "{centre:?}"
+    );
 }
 
 #[test]

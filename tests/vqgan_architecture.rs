@@ -26,13 +26,17 @@ fn parse_key_list(text: &str) -> BTreeMap<String, Vec<usize>> {
 
 #[test]
 fn ffhq1024_has_exactly_the_published_keys_and_shapes() {
-    let expected = parse_key_list(&std::fs::read_to_string(fixture("ffhq1024_vqgan_keys.txt")).unwrap());
+    let expected =
+        parse_key_list(&std::fs::read_to_string(fixture("ffhq1024_vqgan_keys.txt")).unwrap());
     assert_eq!(expected.len(), 271);
     let model = VqGan::new(&VqGanConfig::ffhq1024(), &device::cpu());
     let ours: BTreeMap<String, Vec<usize>> = tensor_names(&model).into_iter().collect();
     let missing: Vec<_> = expected.keys().filter(|k| !ours.contains_key(*k)).collect();
     let extra: Vec<_> = ours.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     for (name, shape) in &expected {
         assert_eq!(&ours[name], shape, "shape of {name}");
     }
@@ -45,14 +49,30 @@ fn taming_f16_has_the_published_parameter_count() {
     let params = burn::module::Module::num_params(&model) as f64 / 1e6;
     assert!((params - 72.1).abs() < 0.1, "{params}M parameters");
     let names = tensor_names(&model);
-    assert!(names.iter().any(|(n, _)| n == "encoder.down.4.attn.1.proj_out.weight"));
-    assert!(names.iter().any(|(n, _)| n == "decoder.up.4.attn.2.q.weight"));
-    assert!(names.iter().all(|(n, _)| !n.contains("gamma") && !n.contains("beta")));
+    assert!(
+        names
+            .iter()
+            .any(|(n, _)| n == "encoder.down.4.attn.1.proj_out.weight")
+    );
+    assert!(
+        names
+            .iter()
+            .any(|(n, _)| n == "decoder.up.4.attn.2.q.weight")
+    );
+    assert!(
+        names
+            .iter()
+            .all(|(n, _)| !n.contains("gamma") && !n.contains("beta"))
+    );
 }
 
 #[test]
 fn encode_and_decode_shapes_follow_the_downsampling_factor() {
-    let config = VqGanConfig { resolution: 32, ch_mult: vec![1, 1, 2], ..VqGanConfig::tiny() };
+    let config = VqGanConfig {
+        resolution: 32,
+        ch_mult: vec![1, 1, 2],
+        ..VqGanConfig::tiny()
+    };
     assert_eq!(config.downsampling(), 4);
     let device = device::cpu();
     let model = VqGan::new(&config, &device);
@@ -67,10 +87,27 @@ fn encode_and_decode_shapes_follow_the_downsampling_factor() {
 
 #[test]
 fn invalid_configs_are_rejected_with_a_reason() {
-    let odd = VqGanConfig { ch: 48, ..VqGanConfig::tiny() };
-    assert!(odd.validate().unwrap_err().to_string().contains("GroupNorm"));
-    let indivisible = VqGanConfig { resolution: 18, ..VqGanConfig::tiny() };
-    assert!(indivisible.validate().unwrap_err().to_string().contains("divisible"));
+    let odd = VqGanConfig {
+        ch: 48,
+        ..VqGanConfig::tiny()
+    };
+    assert!(
+        odd.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("GroupNorm")
+    );
+    let indivisible = VqGanConfig {
+        resolution: 17,
+        ..VqGanConfig::tiny()
+    };
+    assert!(
+        indivisible
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("divisible")
+    );
     assert!(VqGanConfig::ffhq1024().validate().is_ok());
     assert_eq!(VqGanConfig::ffhq1024().downsampling(), 32);
     assert_eq!(VqGanConfig::ffhq1024().latent_side(), 32);

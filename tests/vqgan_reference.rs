@@ -32,7 +32,11 @@ fn yaml_configs_of_both_layouts_are_read() {
 #[test]
 fn encoder_matches_taming() {
     let (_, model) = imported("tiny_vqmodel.yaml", "tiny_vqmodel.ckpt");
-    let latents: Vec<f32> = model.encode_latents(inputs()).into_data().iter::<f32>().collect();
+    let latents: Vec<f32> = model
+        .encode_latents(inputs())
+        .into_data()
+        .iter::<f32>()
+        .collect();
     let (expected, shape) = read_f32("tiny_latents.npy");
     assert_eq!(shape, vec![2, 8, 8, 8]);
     let diff = max_abs_diff(&latents, &expected);
@@ -52,7 +56,10 @@ fn quantizer_picks_tamings_codes() {
 fn decoder_matches_taming() {
     let (_, model) = imported("tiny_vqmodel.yaml", "tiny_vqmodel.ckpt");
     let (indices, shape) = read_i64("tiny_indices.npy");
-    let grids = TokenGrids { values: indices, shape: [shape[0], shape[1], shape[2]] };
+    let grids = TokenGrids {
+        values: indices,
+        shape: [shape[0], shape[1], shape[2]],
+    };
     let tokens = tokens_to_tensor(&grids, &device::cpu());
     let decoded: Vec<f32> = model
         .decode_latents(model.quantize.lookup(tokens.clone()))
@@ -73,8 +80,16 @@ fn decoder_matches_taming() {
 fn net2net_layout_imports_the_same_weights() {
     let (_, plain) = imported("tiny_vqmodel.yaml", "tiny_vqmodel.ckpt");
     let (_, n2n) = imported("tiny_net2net.yaml", "tiny_net2net.ckpt");
-    let a: Vec<f32> = plain.encode_latents(inputs()).into_data().iter::<f32>().collect();
-    let b: Vec<f32> = n2n.encode_latents(inputs()).into_data().iter::<f32>().collect();
+    let a: Vec<f32> = plain
+        .encode_latents(inputs())
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let b: Vec<f32> = n2n
+        .encode_latents(inputs())
+        .into_data()
+        .iter::<f32>()
+        .collect();
     assert_eq!(a, b);
     let (expected, _) = read_f32("tiny_latents.npy");
     assert!(max_abs_diff(&b, &expected) < 1e-4);

@@ -56,10 +56,8 @@ pub fn render(code: &str, resolution: usize) -> Option<RgbaImage> {
     let side = resolution as u32;
     let mut pixmap = tiny_skia::Pixmap::new(side, side)?;
     let size = tree.size();
-    let transform = tiny_skia::Transform::from_scale(
-        side as f32 / size.width(),
-        side as f32 / size.height(),
-    );
+    let transform =
+        tiny_skia::Transform::from_scale(side as f32 / size.width(), side as f32 / size.height());
     resvg::render(&tree, transform, &mut pixmap.as_mut());
     // tiny-skia stores premultiplied alpha; undo it so compositing on white is uniform.
     let pixels = pixmap

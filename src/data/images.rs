@@ -35,8 +35,8 @@ pub fn prepare(image: &RgbaImage, resolution: usize) -> Vec<f32> {
         image::imageops::resize(&rgb, sw, sh, FilterType::CatmullRom)
     };
     let (x0, y0) = ((sw - resolution as u32) / 2, (sh - resolution as u32) / 2);
-    let cropped =
-        image::imageops::crop_imm(&resized, x0, y0, resolution as u32, resolution as u32).to_image();
+    let cropped = image::imageops::crop_imm(&resized, x0, y0, resolution as u32, resolution as u32)
+        .to_image();
     to_chw(&cropped)
 }
 
@@ -66,7 +66,8 @@ pub fn to_rgb8(chw: &[f32], height: usize, width: usize) -> RgbImage {
     let plane = height * width;
     RgbImage::from_fn(width as u32, height as u32, |x, y| {
         let i = y as usize * width + x as usize;
-        let channel = |c: usize| ((chw[c * plane + i].clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+        let channel =
+            |c: usize| ((chw[c * plane + i].clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
         Rgb([channel(0), channel(1), channel(2)])
     })
 }

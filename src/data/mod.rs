@@ -40,7 +40,10 @@ pub fn load(source: &str, resolution: usize, split: Split) -> Result<Loaded> {
         images::load_folder(dir, resolution)?
     };
     if loaded.samples.is_empty() {
-        bail!("no readable image in '{source}' ({} unreadable)", loaded.skipped.len());
+        bail!(
+            "no readable image in '{source}' ({} unreadable)",
+            loaded.skipped.len()
+        );
     }
     Ok(loaded)
 }

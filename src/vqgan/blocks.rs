@@ -86,7 +86,11 @@ impl AttnBlock {
         let [b, c, h, w] = x.dims();
         let hn = self.norm.forward(x.clone());
         // [B, HW, C] queries and values, [B, C, HW] keys.
-        let q = self.q.forward(hn.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        let q = self
+            .q
+            .forward(hn.clone())
+            .reshape([b, c, h * w])
+            .swap_dims(1, 2);
         let k = self.k.forward(hn.clone()).reshape([b, c, h * w]);
         let v = self.v.forward(hn).reshape([b, c, h * w]).swap_dims(1, 2);
         let weights = softmax(q.matmul(k).mul_scalar((c as f64).powf(-0.5)), 2);

@@ -52,11 +52,12 @@ impl VqGanConfig {
         if self.ch_mult.is_empty() {
             bail!("vqgan config: ch_mult must have at least one level");
         }
-        if self.ch_mult.contains(&0) || self.ch == 0 || self.z_channels == 0 || self.embed_dim == 0 {
+        if self.ch_mult.contains(&0) || self.ch == 0 || self.z_channels == 0 || self.embed_dim == 0
+        {
             bail!("vqgan config: channel counts must be positive");
         }
         for (i, width) in self.channel_widths().iter().enumerate() {
-            if width % 32 != 0 {
+            if !width.is_multiple_of(32) {
                 bail!(
                     "vqgan config: level {i} has {width} channels, which GroupNorm(32) cannot split; use multiples of 32"
                 );
@@ -65,7 +66,7 @@ impl VqGanConfig {
         if self.n_embed < 2 {
             bail!("vqgan config: n_embed must be at least 2");
         }
-        if self.resolution % self.downsampling() != 0 {
+        if !self.resolution.is_multiple_of(self.downsampling()) {
             bail!(
                 "vqgan config: resolution {} is not divisible by the downsampling factor {}",
                 self.resolution,

@@ -23,7 +23,10 @@ pub fn read_taming_yaml(path: &Path) -> Result<(VqGanConfig, bool)> {
     let target = model.get("target").and_then(Value::as_str).unwrap_or("");
     let (vq, prefixed) = if target == VQMODEL_TARGET {
         (model, false)
-    } else if let Some(first) = model.get("params").and_then(|p| p.get("first_stage_config")) {
+    } else if let Some(first) = model
+        .get("params")
+        .and_then(|p| p.get("first_stage_config"))
+    {
         let first_target = first.get("target").and_then(Value::as_str).unwrap_or("");
         if first_target != VQMODEL_TARGET {
             bail!(
@@ -45,7 +48,9 @@ pub fn read_taming_yaml(path: &Path) -> Result<(VqGanConfig, bool)> {
 
 fn vqgan_config_from(vq: &Value) -> Result<VqGanConfig> {
     let params = vq.get("params").context("VQModel has no `params`")?;
-    let dd = params.get("ddconfig").context("VQModel params have no `ddconfig`")?;
+    let dd = params
+        .get("ddconfig")
+        .context("VQModel params have no `ddconfig`")?;
     let int = |v: &Value, key: &str| -> Result<usize> {
         v.get(key)
             .and_then(Value::as_u64)
@@ -57,7 +62,11 @@ fn vqgan_config_from(vq: &Value) -> Result<VqGanConfig> {
             .and_then(Value::as_sequence)
             .with_context(|| format!("`ddconfig.{key}` is missing or not a list"))?
             .iter()
-            .map(|x| x.as_u64().map(|n| n as usize).context("list entries must be whole numbers"))
+            .map(|x| {
+                x.as_u64()
+                    .map(|n| n as usize)
+                    .context("list entries must be whole numbers")
+            })
             .collect()
     };
     if dd.get("double_z").and_then(Value::as_bool) == Some(true) {
@@ -106,5 +115,8 @@ pub fn import_taming(yaml: &Path, ckpt: &Path, device: &Device) -> Result<(VqGan
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
 }
