@@ -9,4 +9,5 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod tokens;
+pub mod train;
 pub mod vqgan;

@@ -101,6 +101,27 @@ enum VqganCommand {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Train a VQ-GAN on an image folder or the built-in emoji set into a run directory.
+    Train {
+        /// An image folder (png, jpg, webp; recursive) or `emoji`.
+        #[arg(long)]
+        data: String,
+        /// Training configuration: [model] (the architecture) and [train] (see configs/vqgan-*.toml).
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
+        #[arg(long)]
+        run: PathBuf,
+        /// Continue from the run directory's latest checkpoint (with the configuration it started with).
+        #[arg(long)]
+        resume: bool,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Write the trained model as a bundle here when training ends.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
     /// Write a randomly initialised VQ-GAN bundle from a preset or a TOML config (for tests and benchmarks).
     Init {
         /// Preset name (tiny, emoji64, f16, ffhq1024) or a vqgan.toml path.
@@ -276,6 +297,22 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 psnr,
                 out.display()
             );
+        }
+        VqganCommand::Train {
+            data,
+            config,
+            run,
+            resume,
+            device: d,
+            bundle: out,
+        } => {
+            let device = device::parse(&d)?;
+            let config = config.unwrap_or_default();
+            sundae::vqgan::train::train(&data, &config, &run, resume, &device)?;
+            if let Some(out) = out {
+                sundae::vqgan::train::export_bundle(&run, &out, &device)?;
+                println!("wrote the trained VQ-GAN to {}", out.display());
+            }
         }
         VqganCommand::Init { config, out } => {
             let config = vqgan_config(&config)?;

@@ -25,6 +25,13 @@ pub struct VqGanConfig {
     pub n_embed: usize,
     #[serde(default)]
     pub dropout: f64,
+    /// ViT-VQGAN's remedy for codebook collapse: compare and quantise l2-normalised vectors.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub l2_normalize: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn three() -> usize {
@@ -95,6 +102,7 @@ impl VqGanConfig {
             embed_dim: 256,
             n_embed: 1024,
             dropout: 0.0,
+            l2_normalize: false,
         }
     }
 
@@ -124,6 +132,7 @@ impl VqGanConfig {
             embed_dim: 8,
             n_embed: 16,
             dropout: 0.0,
+            l2_normalize: false,
         }
     }
 
@@ -141,6 +150,7 @@ impl VqGanConfig {
             embed_dim: 64,
             n_embed: 512,
             dropout: 0.0,
+            l2_normalize: false,
         }
     }
 

@@ -67,6 +67,11 @@ impl Decoder {
     }
 
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        self.conv_out.forward(self.features(z))
+    }
+
+    /// Everything before `conv_out`: its input, which training needs for the adaptive GAN weight.
+    pub fn features(&self, z: Tensor<4>) -> Tensor<4> {
         let mut h = self.mid.forward(self.conv_in.forward(z));
         for level in self.up.iter().rev() {
             h = blocks_with_attention(&level.block, &level.attn, h);
@@ -74,6 +79,6 @@ impl Decoder {
                 h = upsample.forward(h);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        silu(self.norm_out.forward(h))
     }
 }

@@ -1,12 +1,16 @@
 //! The first stage: a taming-transformers compatible VQ-GAN.
 
 pub mod blocks;
+pub mod codebook;
 pub mod config;
 pub mod decoder;
+pub mod discriminator;
 pub mod encoder;
 pub mod import;
+pub mod loss;
 pub mod model;
 pub mod quantize;
+pub mod train;
 
 pub use config::VqGanConfig;
 pub use model::VqGan;

@@ -24,7 +24,12 @@ impl VqGan {
         Self {
             encoder: Encoder::new(config, device),
             quant_conv: conv1x1(config.z_channels, config.embed_dim, device),
-            quantize: VectorQuantizer::new(config.n_embed, config.embed_dim, device),
+            quantize: VectorQuantizer::new(
+                config.n_embed,
+                config.embed_dim,
+                config.l2_normalize,
+                device,
+            ),
             post_quant_conv: conv1x1(config.embed_dim, config.z_channels, device),
             decoder: Decoder::new(config, device),
         }

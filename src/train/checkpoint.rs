@@ -1,0 +1,163 @@
+//! The run directory (ARCHITECTURE.md): `config.toml`, `checkpoint/`, `metrics.jsonl`, `samples/`.
+//! A checkpoint is a directory written under a temporary name and renamed into place, and
+//! `checkpoint/latest` names the newest one, so a kill at any moment leaves a readable checkpoint.
+
+use crate::bundle::write_atomic;
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const LATEST: &str = "latest";
+
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// Opens a run directory. A fresh run refuses a directory that already holds a checkpoint;
+    /// `resume` requires one.
+    pub fn open(root: &Path, resume: bool) -> Result<Self> {
+        let run = Self {
+            root: root.to_path_buf(),
+        };
+        let latest = run.latest()?;
+        match (resume, latest) {
+            (true, None) => bail!(
+                "--resume: {} holds no checkpoint to resume from",
+                root.display()
+            ),
+            (false, Some(_)) => bail!(
+                "{} already holds a training run; pass --resume to continue it or choose a new directory",
+                root.display()
+            ),
+            _ => {}
+        }
+        for dir in [run.checkpoints(), run.samples()] {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Ok(run)
+    }
+
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+
+    /// The newest complete checkpoint: its step and directory.
+    pub fn latest(&self) -> Result<Option<(u64, PathBuf)>> {
+        let pointer = self.checkpoints().join(LATEST);
+        let Ok(name) = std::fs::read_to_string(&pointer) else {
+            return Ok(None);
+        };
+        let name = name.trim();
+        let step = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("{}: unexpected content '{name}'", pointer.display()))?;
+        let dir = self.checkpoints().join(name);
+        if !dir.is_dir() {
+            bail!(
+                "{} names {}, which does not exist",
+                pointer.display(),
+                dir.display()
+            );
+        }
+        Ok(Some((step, dir)))
+    }
+
+    /// Writes a checkpoint for `step` with `write` (which fills the directory it is given),
+    /// points `latest` at it, and removes older ones that are not multiples of `keep_every`.
+    pub fn save_checkpoint(
+        &self,
+        step: u64,
+        keep_every: u64,
+        write: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        let name = format!("step-{step:08}");
+        let final_dir = self.checkpoints().join(&name);
+        let tmp_dir = self.checkpoints().join(format!("{name}.tmp"));
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir)?;
+        }
+        std::fs::create_dir_all(&tmp_dir)?;
+        write(&tmp_dir)?;
+        sync_dir(&tmp_dir);
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir)?;
+        }
+        std::fs::rename(&tmp_dir, &final_dir)
+            .with_context(|| format!("cannot move the checkpoint into {}", final_dir.display()))?;
+        write_atomic(&self.checkpoints().join(LATEST), name.as_bytes())?;
+        self.prune(step, keep_every)
+    }
+
+    fn prune(&self, latest: u64, keep_every: u64) -> Result<()> {
+        for entry in std::fs::read_dir(self.checkpoints())?.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(step) = name.strip_prefix("step-") else {
+                continue;
+            };
+            let stale_tmp = step.ends_with(".tmp");
+            let old = step
+                .parse::<u64>()
+                .is_ok_and(|s| s != latest && (keep_every == 0 || s % keep_every != 0));
+            if stale_tmp || old {
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps only the metric lines up to `step`, so a resumed run does not repeat the steps
+    /// that were logged after its checkpoint.
+    pub fn truncate_metrics(&self, step: u64) -> Result<()> {
+        let path = self.metrics_path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let kept: String = text
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s <= step)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        write_atomic(&path, kept.as_bytes())
+    }
+
+    /// Appends one JSON object as a line of `metrics.jsonl`.
+    pub fn log_metrics(&self, record: &serde_json::Value) -> Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.metrics_path())?;
+        writeln!(file, "{record}")?;
+        Ok(())
+    }
+}
+
+/// Flushes a directory's files to disk before the rename publishes them.
+fn sync_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if let Ok(file) = std::fs::File::open(entry.path()) {
+                let _ = file.sync_all();
+            }
+        }
+    }
+}

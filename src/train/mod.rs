@@ -1,0 +1,12 @@
+//! Training-loop machinery shared by the VQ-GAN and prior trainers: the run directory,
+//! atomic checkpoints, metrics, progress, deterministic data order and a loader thread.
+
+pub mod batches;
+pub mod checkpoint;
+pub mod progress;
+pub mod rng;
+
+pub use batches::BatchStream;
+pub use checkpoint::RunDir;
+pub use progress::Progress;
+pub use rng::SplitMix;

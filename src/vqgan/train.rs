@@ -1,0 +1,501 @@
+//! VQ-GAN training (SPEC.md 2.3): the step, checkpoints with exact resume, and the loop.
+
+use super::codebook::{CodebookUsage, restart_codes};
+use super::discriminator::Discriminator;
+use super::loss::{self, Reconstruction};
+use super::{VqGan, VqGanConfig};
+use crate::bundle::write_atomic;
+use crate::commands::images_to_tensor;
+use crate::data::{self, Split, images};
+use crate::train::{BatchStream, Progress, RunDir, SplitMix};
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A training configuration file: the model and how to train it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VqGanTrainConfig {
+    pub model: VqGanConfig,
+    #[serde(default)]
+    pub train: TrainSettings,
+}
+
+/// Training hyper-parameters; defaults follow taming's reference where one exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Adam learning rate for both networks (betas 0.5, 0.9 as in taming).
+    pub learning_rate: f64,
+    pub reconstruction: Reconstruction,
+    /// Weight of the quantizer's loss; `beta` weighs its codebook term (taming's legacy order).
+    pub codebook_weight: f64,
+    pub beta: f64,
+    /// The discriminator joins at this step; its generator term is scaled by the adaptive weight
+    /// times `disc_weight`.
+    pub disc_start: u64,
+    pub disc_weight: f64,
+    pub disc_layers: usize,
+    pub disc_channels: usize,
+    /// Batches over which codebook usage and perplexity are measured.
+    pub usage_window: usize,
+    /// Restart codes unused over a whole window with current encoder outputs, every `restart_every` steps.
+    pub restart_dead_codes: bool,
+    pub restart_every: u64,
+    pub seed: u64,
+    pub log_every: u64,
+    pub checkpoint_every: u64,
+    /// Checkpoints at multiples of this step are kept; others are replaced by the next.
+    pub keep_every: u64,
+    pub sample_every: u64,
+    pub validation_images: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            steps: 10_000,
+            batch_size: 8,
+            learning_rate: 1e-4,
+            reconstruction: Reconstruction::L1,
+            codebook_weight: 1.0,
+            beta: 0.25,
+            disc_start: 10_000,
+            disc_weight: 0.8,
+            disc_layers: 3,
+            disc_channels: 64,
+            usage_window: 100,
+            restart_dead_codes: false,
+            restart_every: 200,
+            seed: 0,
+            log_every: 10,
+            checkpoint_every: 500,
+            keep_every: 5_000,
+            sample_every: 500,
+            validation_images: 8,
+        }
+    }
+}
+
+impl VqGanTrainConfig {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        config.model.validate()?;
+        if config.train.batch_size == 0 {
+            bail!("{}: batch_size must be at least 1", path.display());
+        }
+        Ok(config)
+    }
+}
+
+/// Loss parts and figures of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: u64,
+    pub reconstruction: f64,
+    pub quantizer: f64,
+    pub generator: f64,
+    pub discriminator: f64,
+    pub adaptive_weight: f64,
+    pub psnr: f64,
+}
+
+impl StepReport {
+    fn is_finite(&self) -> bool {
+        [
+            self.reconstruction,
+            self.quantizer,
+            self.generator,
+            self.discriminator,
+            self.adaptive_weight,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
+/// Everything that training changes, so that a checkpoint holds all of it.
+pub struct VqGanTrainer {
+    pub settings: TrainSettings,
+    pub model: VqGan,
+    pub disc: Discriminator,
+    ae_optim: ModuleOptimizer,
+    disc_optim: ModuleOptimizer,
+    /// Steps completed.
+    pub step: u64,
+    pub usage: CodebookUsage,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TrainerState {
+    step: u64,
+    usage: CodebookUsage,
+}
+
+fn adam() -> ModuleOptimizer {
+    // PyTorch's Adam epsilon; burn's default (1e-5) differs.
+    AdamConfig::new()
+        .with_beta_1(0.5)
+        .with_beta_2(0.9)
+        .with_epsilon(1e-8)
+        .init()
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_scalar::<f64>()
+}
+
+impl VqGanTrainer {
+    /// A fresh trainer; `device` must be an autodiff device.
+    pub fn new(config: &VqGanTrainConfig, device: &Device) -> Self {
+        let settings = config.train.clone();
+        Self {
+            model: VqGan::new(&config.model, device),
+            disc: Discriminator::new(settings.disc_layers, settings.disc_channels, device),
+            ae_optim: adam(),
+            disc_optim: adam(),
+            step: 0,
+            usage: CodebookUsage::new(config.model.n_embed, settings.usage_window),
+            settings,
+        }
+    }
+
+    /// One optimisation step of the autoencoder and, once active, the discriminator, on images `x`.
+    pub fn step(&mut self, x: Tensor<4>) -> Result<StepReport> {
+        let s = &self.settings;
+        let z = self.model.encode_latents(x.clone());
+        let quantized = self.model.quantize.forward_train(z.clone(), s.beta);
+        let features = self
+            .model
+            .decoder
+            .features(self.model.post_quant_conv.forward(quantized.latents));
+        let xrec = self.model.decoder.conv_out.forward(features.clone());
+        let nll = loss::reconstruction(s.reconstruction, x.clone(), xrec.clone()).mean();
+        let disc_active = self.step >= s.disc_start;
+
+        let mut report = StepReport {
+            step: self.step + 1,
+            reconstruction: scalar(nll.clone()),
+            quantizer: scalar(quantized.loss.clone()),
+            generator: 0.0,
+            discriminator: 0.0,
+            adaptive_weight: 0.0,
+            psnr: psnr_of(x.clone(), xrec.clone()),
+        };
+        let mut ae_loss = nll + quantized.loss.mul_scalar(s.codebook_weight);
+        if disc_active {
+            let weight = self.adaptive_weight(&x, &xrec, &features);
+            let g = loss::generator(self.disc.forward(xrec.clone()));
+            report.generator = scalar(g.clone());
+            report.adaptive_weight = weight;
+            ae_loss = ae_loss + g.mul_scalar(weight);
+        }
+        if !report.is_finite() {
+            bail!("non-finite loss at step {}: {:?}", report.step, report);
+        }
+        let grads = GradientsParams::from_grads(ae_loss.backward(), &self.model);
+        self.model = self
+            .ae_optim
+            .step(s.learning_rate, self.model.clone(), grads);
+
+        if disc_active {
+            let d_loss = loss::hinge_discriminator(
+                self.disc.forward(x.detach()),
+                self.disc.forward(xrec.detach()),
+            );
+            report.discriminator = scalar(d_loss.clone());
+            if !report.discriminator.is_finite() {
+                bail!("non-finite discriminator loss at step {}", report.step);
+            }
+            let grads = GradientsParams::from_grads(d_loss.backward(), &self.disc);
+            self.disc = self
+                .disc_optim
+                .step(s.learning_rate, self.disc.clone(), grads);
+        }
+
+        let indices: Vec<i64> = quantized.indices.into_data().iter::<i64>().collect();
+        self.usage.record(&indices);
+        self.step += 1;
+        if s.restart_dead_codes && self.step % s.restart_every.max(1) == 0 {
+            self.restart_dead_codes(z);
+        }
+        Ok(report)
+    }
+
+    /// Taming's λ: gradient norms of the reconstruction and generator losses at the decoder's last
+    /// layer. Each loss is differentiated on its own small graph from a detached copy of the output,
+    /// then carried through the last convolution analytically.
+    fn adaptive_weight(&self, x: &Tensor<4>, xrec: &Tensor<4>, features: &Tensor<4>) -> f64 {
+        let s = &self.settings;
+        let out_grad = |loss_of: &dyn Fn(Tensor<4>) -> Tensor<1>| {
+            let leaf = xrec.clone().detach().require_grad();
+            let grads = loss_of(leaf.clone()).backward();
+            leaf.grad(&grads).expect("the loss depends on the output")
+        };
+        let nll_out =
+            out_grad(&|y| loss::reconstruction(s.reconstruction, x.clone().detach(), y).mean());
+        let g_out = out_grad(&|y| loss::generator(self.disc.forward(y)));
+        let features = features.clone().detach().inner();
+        let weight = self.model.decoder.conv_out.weight.val().detach().inner();
+        let nll_grad = loss::last_layer_gradient(features.clone(), weight.clone(), nll_out);
+        let g_grad = loss::last_layer_gradient(features, weight, g_out);
+        loss::adaptive_weight(nll_grad, g_grad, s.disc_weight)
+    }
+
+    /// Replaces codes unused over the whole usage window with encoder outputs of this batch.
+    pub fn restart_dead_codes(&mut self, z: Tensor<4>) -> usize {
+        let dead = self.usage.dead_codes();
+        if dead.is_empty() {
+            return 0;
+        }
+        let [b, e, h, w] = z.dims();
+        let candidates: Vec<f32> = z
+            .detach()
+            .permute([0, 2, 3, 1])
+            .reshape([b * h * w, e])
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let weight = &mut self.model.quantize.embedding.weight;
+        let device = weight.device();
+        let mut codebook: Vec<f32> = weight.val().into_data().iter::<f32>().collect();
+        let mut rng = SplitMix::keyed(self.settings.seed, 2, self.step);
+        restart_codes(&mut codebook, e, &dead, &candidates, |n| rng.below(n));
+        let n_embed = codebook.len() / e;
+        *weight = weight.clone().map(|_| {
+            Tensor::<2>::from_data(TensorData::new(codebook, [n_embed, e]), &device).require_grad()
+        });
+        self.usage.clear();
+        dead.len()
+    }
+
+    /// Writes model, discriminator, optimizer states and counters into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let store_error =
+            |e: burn::store::burn_pack::Error| anyhow::anyhow!("cannot write a checkpoint: {e}");
+        self.model
+            .save_into(&mut BurnpackStore::from_file(dir.join("vqgan.bpk")))
+            .map_err(store_error)?;
+        self.disc
+            .save_into(&mut BurnpackStore::from_file(dir.join("discriminator.bpk")))
+            .map_err(store_error)?;
+        self.ae_optim
+            .save(dir.join("vqgan-optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("cannot write optimizer state: {e:?}"))?;
+        self.disc_optim
+            .save(dir.join("discriminator-optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("cannot write optimizer state: {e:?}"))?;
+        let state = TrainerState {
+            step: self.step,
+            usage: self.usage.clone(),
+        };
+        write_atomic(
+            &dir.join("state.json"),
+            serde_json::to_string(&state)?.as_bytes(),
+        )
+    }
+
+    /// Restores everything `save` wrote.
+    pub fn load(&mut self, dir: &Path) -> Result<()> {
+        let read = |name: &str| -> Result<BurnpackStore> {
+            let path = dir.join(name);
+            if !path.is_file() {
+                bail!("checkpoint {} lacks {name}", dir.display());
+            }
+            Ok(BurnpackStore::from_file(path))
+        };
+        let load_error = |e: burn::store::burn_pack::Error| {
+            anyhow::anyhow!("cannot read checkpoint {}: {e}", dir.display())
+        };
+        self.model
+            .load_from(&mut read("vqgan.bpk")?)
+            .map_err(load_error)?;
+        self.disc
+            .load_from(&mut read("discriminator.bpk")?)
+            .map_err(load_error)?;
+        self.ae_optim = adam()
+            .load(dir.join("vqgan-optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("cannot read optimizer state: {e:?}"))?;
+        self.disc_optim = adam()
+            .load(dir.join("discriminator-optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("cannot read optimizer state: {e:?}"))?;
+        let text =
+            std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?;
+        let state: TrainerState = serde_json::from_str(&text)?;
+        self.step = state.step;
+        self.usage = state.usage;
+        Ok(())
+    }
+}
+
+/// PSNR in dB of a batch, outputs clamped to the image range.
+fn psnr_of(x: Tensor<4>, xrec: Tensor<4>) -> f64 {
+    let mse = (x.detach() - xrec.detach().clamp(-1.0, 1.0))
+        .square()
+        .mean()
+        .into_scalar::<f64>();
+    10.0 * (4.0 / mse.max(1e-12)).log10()
+}
+
+/// `sundae vqgan train`: trains on `data` (a folder or `emoji`) into the run directory.
+pub fn train(
+    data_source: &str,
+    config_path: &Path,
+    run_path: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<()> {
+    let run = RunDir::open(run_path, resume)?;
+    // A resumed run keeps the configuration it started with.
+    let config = if resume {
+        VqGanTrainConfig::read(&run.config_path())?
+    } else {
+        let config = VqGanTrainConfig::read(config_path)?;
+        write_atomic(&run.config_path(), toml::to_string(&config)?.as_bytes())?;
+        config
+    };
+    let s = config.train.clone();
+    let resolution = config.model.resolution;
+    let train_set = data::load(data_source, resolution, Split::Train)?;
+    let validation = validation_images(data_source, resolution, s.validation_images, &train_set)?;
+    eprintln!(
+        "training on {} images at {resolution}x{resolution}; no perceptual (LPIPS) term in this version: pixel, codebook and GAN losses only",
+        train_set.samples.len()
+    );
+
+    let autodiff = device.clone().autodiff();
+    let mut trainer = VqGanTrainer::new(&config, &autodiff);
+    if let Some((step, dir)) = run.latest()? {
+        trainer.load(&dir)?;
+        run.truncate_metrics(step)?;
+        eprintln!("resumed from step {step}");
+    }
+    let pixels: Arc<Vec<Vec<f32>>> =
+        Arc::new(train_set.samples.into_iter().map(|s| s.pixels).collect());
+    let stream = BatchStream::new(
+        pixels.clone(),
+        pixels.len(),
+        s.batch_size,
+        s.seed,
+        trainer.step,
+        |data: &Vec<Vec<f32>>, idx| idx.iter().map(|&i| data[i].clone()).collect::<Vec<_>>(),
+    );
+    let progress = Progress::new("vqgan", trainer.step, s.steps, s.log_every);
+    let mut last_log = (Instant::now(), trainer.step);
+    while trainer.step < s.steps {
+        let (_, batch) = stream.next();
+        let x = images_to_tensor(&batch, resolution, &autodiff);
+        let report = trainer.step(x).with_context(|| last_good(&run))?;
+        let step = trainer.step;
+        progress.update(
+            step,
+            &format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr),
+        );
+        let mut record = serde_json::to_value(&report)?;
+        if step % s.log_every.max(1) == 0 || step % s.sample_every.max(1) == 0 {
+            let elapsed = last_log.0.elapsed().as_secs_f64();
+            let images_per_second =
+                ((step - last_log.1) as usize * s.batch_size) as f64 / elapsed.max(1e-9);
+            last_log = (Instant::now(), step);
+            record["codebook_usage"] = trainer.usage.fraction_used().into();
+            record["perplexity"] = trainer.usage.perplexity().into();
+            record["learning_rate"] = s.learning_rate.into();
+            record["images_per_second"] = images_per_second.into();
+            if step % s.sample_every.max(1) == 0 || step == s.steps {
+                let val_psnr = write_samples(
+                    &trainer.model,
+                    &validation,
+                    resolution,
+                    &run.samples().join(format!("step-{step:08}.png")),
+                    device,
+                )?;
+                record["val_psnr"] = val_psnr.into();
+            }
+            run.log_metrics(&record)?;
+        }
+        if step % s.checkpoint_every.max(1) == 0 || step == s.steps {
+            run.save_checkpoint(step, s.keep_every, |dir| trainer.save(dir))?;
+        }
+    }
+    progress.finish();
+    Ok(())
+}
+
+fn last_good(run: &RunDir) -> String {
+    match run.latest() {
+        Ok(Some((step, _))) => format!("training stopped; the last good checkpoint is step {step}"),
+        _ => "training stopped before its first checkpoint".to_string(),
+    }
+}
+
+/// Fixed images shown in the sample grids: the emoji validation split, or a folder's first images.
+fn validation_images(
+    source: &str,
+    resolution: usize,
+    count: usize,
+    train: &data::Loaded,
+) -> Result<Vec<Vec<f32>>> {
+    let samples = if source == "emoji" {
+        data::load(source, resolution, Split::Validation)?.samples
+    } else {
+        train.samples.clone()
+    };
+    Ok(samples
+        .into_iter()
+        .take(count.max(1))
+        .map(|s| s.pixels)
+        .collect())
+}
+
+/// Reconstructs the validation images, writes input | reconstruction pairs, returns their PSNR.
+fn write_samples(
+    model: &VqGan,
+    validation: &[Vec<f32>],
+    resolution: usize,
+    path: &Path,
+    device: &Device,
+) -> Result<f64> {
+    let model = model.valid();
+    let x = images_to_tensor(validation, resolution, device);
+    let xrec = model.decode(model.encode(x.clone()));
+    let psnr = psnr_of(x, xrec.clone());
+    let values: Vec<f32> = xrec.into_data().iter::<f32>().collect();
+    let plane = 3 * resolution * resolution;
+    let mut tiles = Vec::new();
+    for (i, input) in validation.iter().enumerate() {
+        tiles.push(images::to_rgb8(input, resolution, resolution));
+        tiles.push(images::to_rgb8(
+            &values[i * plane..(i + 1) * plane],
+            resolution,
+            resolution,
+        ));
+    }
+    images::save(&images::grid(&tiles, 4), path)?;
+    Ok(psnr)
+}
+
+/// Writes the latest checkpoint's VQ-GAN of a run as an inference bundle.
+pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()> {
+    let run = RunDir {
+        root: run_path.to_path_buf(),
+    };
+    let config = VqGanTrainConfig::read(&run.config_path())?;
+    let (_, dir) = run
+        .latest()?
+        .with_context(|| format!("{} holds no checkpoint", run_path.display()))?;
+    let mut trainer = VqGanTrainer::new(&config, &device.clone().autodiff());
+    trainer.load(&dir)?;
+    crate::bundle::save_vqgan(out, &config.model, &trainer.model.valid())
+}
