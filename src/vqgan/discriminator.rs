@@ -1,7 +1,7 @@
 //! Taming's PatchGAN `NLayerDiscriminator` (SPEC.md 2.3), with its N(0, 0.02) initialisation.
 //! Layer `layers.{i}` holds taming's convolution and batch norm of stage i (`main.*` there).
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
@@ -35,11 +35,11 @@ fn conv(cin: usize, cout: usize, stride: usize, bias: bool, device: &Device) -> 
 fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     let mut norm = BatchNormConfig::new(channels).init(device);
     // Taming: BN weight ~ N(1, 0.02), bias 0.
-    norm.gamma = Param::from_tensor(Tensor::random(
-        [channels],
-        burn::tensor::Distribution::Normal(1.0, 0.02),
-        device,
-    ));
+    norm.gamma = Initializer::Normal {
+        mean: 1.0,
+        std: 0.02,
+    }
+    .init([channels], device);
     norm
 }
 

@@ -2,7 +2,7 @@
 //! straight-through estimator and the codebook/commitment loss for training.
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Device, Int, Tensor};
 
 #[derive(Module, Debug)]
@@ -29,16 +29,14 @@ fn unit_rows(x: Tensor<2>) -> Tensor<2> {
 
 impl VectorQuantizer {
     pub fn new(n_embed: usize, embed_dim: usize, l2_normalize: bool, device: &Device) -> Self {
-        let mut embedding = EmbeddingConfig::new(n_embed, embed_dim).init(device);
         // Taming initialises the codebook U(-1/V, 1/V).
         let bound = 1.0 / n_embed as f64;
-        embedding.weight = embedding.weight.map(|w| {
-            Tensor::random(
-                w.shape(),
-                burn::tensor::Distribution::Uniform(-bound, bound),
-                &w.device(),
-            )
-        });
+        let embedding = EmbeddingConfig::new(n_embed, embed_dim)
+            .with_initializer(Initializer::Uniform {
+                min: -bound,
+                max: bound,
+            })
+            .init(device);
         Self {
             embedding,
             l2_normalize,

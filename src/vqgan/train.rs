@@ -376,6 +376,8 @@ pub fn train(
     );
 
     let autodiff = device.clone().autodiff();
+    // Seeded so that a run is reproducible, including one killed before its first checkpoint.
+    autodiff.seed(s.seed);
     let mut trainer = VqGanTrainer::new(&config, &autodiff);
     if let Some((step, dir)) = run.latest()? {
         trainer.load(&dir)?;
