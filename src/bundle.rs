@@ -63,18 +63,20 @@ pub fn load_vqgan(dir: &Path, device: &Device) -> Result<(VqGanConfig, VqGan)> {
         bail!("missing weights file {}", weights.display());
     }
     let mut model = VqGan::new(&config, device);
-    let mut store = SafetensorsStore::from_file(&weights)
+    load_safetensors(&mut model, &weights)?;
+    Ok((config, model))
+}
+
+/// Fills `model` from a safetensors file with PyTorch names; every tensor must match exactly.
+pub fn load_safetensors<M: ModuleSnapshot>(model: &mut M, path: &Path) -> Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .validate(false)
         .allow_partial(true);
     let result = model.load_from(&mut store).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a readable safetensors file ({e})",
-            weights.display()
-        )
+        anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
     })?;
-    check_applied(&result, &weights, true)?;
-    Ok((config, model))
+    check_applied(&result, path, true)
 }
 
 /// Turns an incomplete or mismatched load into one clear error naming the tensor.

@@ -143,7 +143,8 @@ fn dead_codes_are_restarted_from_encoder_outputs_and_get_used() {
 
 /// Every float tensor of a module, by name, read back through a safetensors serialisation.
 fn weights(model: &impl burn::store::ModuleSnapshot) -> Vec<(String, Vec<f32>)> {
-    let mut store = burn::store::SafetensorsStore::from_bytes(None);
+    let mut store = burn::store::SafetensorsStore::from_bytes(None)
+        .with_to_adapter(burn::store::BurnToPyTorchAdapter);
     model.save_into(&mut store).unwrap();
     let bytes = store.get_bytes().unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -229,7 +230,6 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let train = |run: &str, resume: bool, bundle: &str| {
         let mut cmd = Command::new(exe);
-        cmd.stderr(std::process::Stdio::null());
         cmd.args(["vqgan", "train", "--data", "emoji", "--run"])
             .arg(dir.path().join(run));
         cmd.args(["--bundle"]).arg(dir.path().join(bundle));
@@ -250,7 +250,10 @@ fn a_killed_run_resumes_to_the_same_weights() {
     );
 
     // Kill the second run with SIGKILL as soon as its first checkpoint exists.
-    let mut child = train("killed", false, "unused").spawn().unwrap();
+    let mut child = train("killed", false, "unused")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let latest = dir.path().join("killed/checkpoint/latest");
     while !latest.exists() {
         assert!(
@@ -297,4 +300,77 @@ fn a_killed_run_resumes_to_the_same_weights() {
     unique.dedup();
     assert_eq!(steps, unique);
     assert_eq!(steps.last(), Some(&20));
+}
+
+#[test]
+fn one_training_step_matches_tamings_losses_and_updates() {
+    use sundae::bundle::load_safetensors;
+    let fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    };
+    let mut config = tiny_config();
+    config.train.disc_start = 0;
+    config.train.disc_layers = 2;
+    config.train.disc_channels = 8;
+    config.train.disc_weight = 0.8;
+    config.train.learning_rate = 1e-3;
+    config.train.restart_dead_codes = false;
+    let device = device::cpu().autodiff();
+    let mut trainer = VqGanTrainer::new(&config, &device);
+    load_safetensors(&mut trainer.model, &fixture("step_vqgan.safetensors")).unwrap();
+    load_safetensors(&mut trainer.disc, &fixture("step_disc.safetensors")).unwrap();
+
+    let input =
+        ndarray_npy::read_npy::<_, ndarray::Array4<f32>>(fixture("step_input.npy")).unwrap();
+    let x = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(input.iter().copied().collect::<Vec<_>>(), [4, 3, 16, 16]),
+        &device,
+    );
+    let report = trainer.step(x).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("step_expected.json")).unwrap())
+            .unwrap();
+    for (name, ours) in [
+        ("reconstruction", report.reconstruction),
+        ("quantizer", report.quantizer),
+        ("generator", report.generator),
+        ("adaptive_weight", report.adaptive_weight),
+        ("discriminator", report.discriminator),
+    ] {
+        let theirs = expected[name].as_f64().unwrap();
+        assert!(
+            (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+            "{name}: {ours} vs taming {theirs}"
+        );
+    }
+
+    let after_bytes = std::fs::read(fixture("step_after.safetensors")).unwrap();
+    let after = safetensors::SafeTensors::deserialize(&after_bytes).unwrap();
+    let ours: std::collections::HashMap<String, Vec<f32>> = weights(&trainer.model)
+        .into_iter()
+        .chain(
+            weights(&trainer.disc)
+                .into_iter()
+                .map(|(n, v)| (format!("disc.{n}"), v)),
+        )
+        .collect();
+    for (name, view) in after.tensors() {
+        let theirs: Vec<f32> = view
+            .data()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let mine = &ours[&name];
+        let diff = mine
+            .iter()
+            .zip(&theirs)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 2e-5,
+            "{name} after the step differs from taming by {diff}"
+        );
+    }
 }
