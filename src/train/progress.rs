@@ -44,7 +44,7 @@ impl Progress {
                 bar.set_position(step);
                 bar.set_message(status.to_string());
             }
-            None if step % self.every == 0 || step == self.total => {
+            None if step.is_multiple_of(self.every) || step == self.total => {
                 let done = (step - self.start_step) as f64;
                 let elapsed = self.started.elapsed().as_secs_f64();
                 let eta = if done > 0.0 {

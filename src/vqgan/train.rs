@@ -228,7 +228,7 @@ impl VqGanTrainer {
         let indices: Vec<i64> = quantized.indices.into_data().iter::<i64>().collect();
         self.usage.record(&indices);
         self.step += 1;
-        if s.restart_dead_codes && self.step % s.restart_every.max(1) == 0 {
+        if s.restart_dead_codes && self.step.is_multiple_of(s.restart_every.max(1)) {
             self.restart_dead_codes(z);
         }
         Ok(report)
@@ -406,7 +406,7 @@ pub fn train(
             &format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr),
         );
         let mut record = serde_json::to_value(&report)?;
-        if step % s.log_every.max(1) == 0 || step % s.sample_every.max(1) == 0 {
+        if step.is_multiple_of(s.log_every.max(1)) || step.is_multiple_of(s.sample_every.max(1)) {
             let elapsed = last_log.0.elapsed().as_secs_f64();
             let images_per_second =
                 ((step - last_log.1) as usize * s.batch_size) as f64 / elapsed.max(1e-9);
@@ -415,7 +415,7 @@ pub fn train(
             record["perplexity"] = trainer.usage.perplexity().into();
             record["learning_rate"] = s.learning_rate.into();
             record["images_per_second"] = images_per_second.into();
-            if step % s.sample_every.max(1) == 0 || step == s.steps {
+            if step.is_multiple_of(s.sample_every.max(1)) || step == s.steps {
                 let val_psnr = write_samples(
                     &trainer.model,
                     &validation,
@@ -427,7 +427,7 @@ pub fn train(
             }
             run.log_metrics(&record)?;
         }
-        if step % s.checkpoint_every.max(1) == 0 || step == s.steps {
+        if step.is_multiple_of(s.checkpoint_every.max(1)) || step == s.steps {
             run.save_checkpoint(step, s.keep_every, |dir| trainer.save(dir))?;
         }
     }
