@@ -1,6 +1,7 @@
 //! Model bundles on disk: a directory with `vqgan.toml` + `vqgan.safetensors` (DECISIONS.md "Files and formats").
 //! Tensor names are the PyTorch (taming) names; burn's own names are translated on the way in and out.
 
+use crate::hourglass::{Prior, PriorConfig};
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::store::{
@@ -12,6 +13,32 @@ use std::path::{Path, PathBuf};
 
 pub const VQGAN_CONFIG: &str = "vqgan.toml";
 pub const VQGAN_WEIGHTS: &str = "vqgan.safetensors";
+pub const PRIOR_CONFIG: &str = "prior.toml";
+pub const PRIOR_WEIGHTS: &str = "prior.safetensors";
+
+/// Our prior's tensor paths -> the reference's (SPEC.md 4.6). A one-level hourglass has no
+/// `levels.0.` in the reference; nested levels keep their index.
+const PRIOR_NAMES: [(&str, &str); 6] = [
+    (r"^transformer\.levels\.0\.(.*)$", "transformer.$1"),
+    (r"\.layers\.(\d+)\.attn_norm\.", ".layers.$1.0.norm."),
+    (r"\.layers\.(\d+)\.attn\.", ".layers.$1.0.fn."),
+    (r"\.layers\.(\d+)\.ff_norm\.", ".layers.$1.1.norm."),
+    (r"\.layers\.(\d+)\.ff\.fc1\.", ".layers.$1.1.fn.0."),
+    (r"\.layers\.(\d+)\.ff\.fc2\.", ".layers.$1.1.fn.3."),
+];
+
+/// The reference's names -> ours, for reading.
+const PRIOR_NAMES_BACK: [(&str, &str); 6] = [
+    (r"\.layers\.(\d+)\.0\.norm\.", ".layers.$1.attn_norm."),
+    (r"\.layers\.(\d+)\.0\.fn\.", ".layers.$1.attn."),
+    (r"\.layers\.(\d+)\.1\.norm\.", ".layers.$1.ff_norm."),
+    (r"\.layers\.(\d+)\.1\.fn\.0\.", ".layers.$1.ff.fc1."),
+    (r"\.layers\.(\d+)\.1\.fn\.3\.", ".layers.$1.ff.fc2."),
+    (
+        r"^transformer\.(pre_transformer|downsample|attn_resampling_pre_valley|upsample|attn_resampling_post_valley|post_transformer)\.",
+        "transformer.levels.0.$1.",
+    ),
+];
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -39,6 +66,60 @@ pub fn save_vqgan(dir: &Path, config: &VqGanConfig, model: &VqGan) -> Result<()>
         .map_err(|e| anyhow::anyhow!("cannot serialise the VQ-GAN weights: {e}"))?;
     write_atomic(&dir.join(VQGAN_WEIGHTS), &bytes)?;
     write_atomic(&dir.join(VQGAN_CONFIG), toml::to_string(config)?.as_bytes())
+}
+
+/// Saves a prior (config and weights, reference tensor names) into `dir`.
+pub fn save_prior(dir: &Path, config: &PriorConfig, model: &Prior) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+    for (from, to) in PRIOR_NAMES {
+        store = store.with_key_remapping(from, to);
+    }
+    model
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the prior weights: {e}"))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the prior weights: {e}"))?;
+    write_atomic(&dir.join(PRIOR_WEIGHTS), &bytes)?;
+    write_atomic(&dir.join(PRIOR_CONFIG), toml::to_string(config)?.as_bytes())
+}
+
+/// Loads a prior from a bundle directory onto `device`.
+pub fn load_prior(dir: &Path, device: &Device) -> Result<(PriorConfig, Prior)> {
+    let path = dir.join(PRIOR_CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config: PriorConfig = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    config.validate()?;
+    let weights = dir.join(PRIOR_WEIGHTS);
+    if !weights.is_file() {
+        bail!("missing weights file {}", weights.display());
+    }
+    let mut model = Prior::new(&config, device);
+    load_renamed(&mut model, &weights, &PRIOR_NAMES_BACK)?;
+    Ok((config, model))
+}
+
+/// The prior's tensors as they are named on disk.
+pub fn prior_tensor_names(model: &Prior) -> Vec<(String, Vec<usize>)> {
+    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+    for (from, to) in PRIOR_NAMES {
+        store = store.with_key_remapping(from, to);
+    }
+    let _ = model.save_into(&mut store);
+    let bytes = store.get_bytes().unwrap_or_default();
+    let mut names: Vec<(String, Vec<usize>)> = safetensors::SafeTensors::deserialize(&bytes)
+        .map(|t| {
+            t.tensors()
+                .into_iter()
+                .map(|(n, v)| (n, v.shape().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// Reads `vqgan.toml` from a bundle directory.
@@ -69,10 +150,21 @@ pub fn load_vqgan(dir: &Path, device: &Device) -> Result<(VqGanConfig, VqGan)> {
 
 /// Fills `model` from a safetensors file with PyTorch names; every tensor must match exactly.
 pub fn load_safetensors<M: ModuleSnapshot>(model: &mut M, path: &Path) -> Result<()> {
+    load_renamed(model, path, &[])
+}
+
+fn load_renamed<M: ModuleSnapshot>(
+    model: &mut M,
+    path: &Path,
+    renames: &[(&str, &str)],
+) -> Result<()> {
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .validate(false)
         .allow_partial(true);
+    for (from, to) in renames {
+        store = store.with_key_remapping(*from, *to);
+    }
     let result = model.load_from(&mut store).map_err(|e| {
         anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
     })?;

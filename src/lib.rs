@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod hourglass;
 pub mod tokens;
 pub mod train;
 pub mod vqgan;

@@ -1,0 +1,155 @@
+//! The prior's architecture numbers, as stored in a bundle's `prior.toml`.
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    /// Token vocabulary (the VQ-GAN's `n_embed`).
+    pub vocab_size: usize,
+    /// Training grid in tokens: rows and columns.
+    pub grid_height: usize,
+    pub grid_width: usize,
+    /// Model width.
+    pub dim: usize,
+    pub heads: usize,
+    #[serde(default = "default_dim_head")]
+    pub dim_head: usize,
+    /// Layers per stack, palindromic nesting: `[pre, valley, post]` is one hourglass;
+    /// `[pre, pre2, valley, post2, post]` nests a second one in the valley, and so on.
+    pub depth: Vec<usize>,
+    /// Tokens merged per step down (a perfect square: s x s blocks with s = sqrt(k)).
+    #[serde(default = "default_shorten")]
+    pub shorten_factor: usize,
+    #[serde(default = "default_ff_mult")]
+    pub ff_mult: usize,
+    /// Classes for class-conditional models (0 = unconditional).
+    #[serde(default)]
+    pub num_classes: usize,
+}
+
+fn default_dim_head() -> usize {
+    64
+}
+fn default_shorten() -> usize {
+    4
+}
+fn default_ff_mult() -> usize {
+    4
+}
+
+impl PriorConfig {
+    /// Side of the s x s blocks merged by one down step.
+    pub fn block_side(&self) -> usize {
+        (self.shorten_factor as f64).sqrt().round() as usize
+    }
+
+    /// Number of nested hourglass levels.
+    pub fn levels(&self) -> usize {
+        self.depth.len() / 2
+    }
+
+    /// Attention width: heads x dim_head.
+    pub fn inner_dim(&self) -> usize {
+        self.heads * self.dim_head
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let s = self.block_side();
+        if s * s != self.shorten_factor || s < 2 {
+            bail!(
+                "prior config: shorten_factor {} is not a perfect square of at least 4",
+                self.shorten_factor
+            );
+        }
+        if self.depth.len() % 2 == 0 || self.depth.len() < 3 {
+            bail!(
+                "prior config: depth {:?} must have an odd number (3, 5, ...) of entries: pre, valley, post",
+                self.depth
+            );
+        }
+        if self.vocab_size < 2 || self.dim == 0 || self.heads == 0 || self.dim_head < 4 {
+            bail!(
+                "prior config: vocab_size, dim, heads and dim_head must be positive (dim_head >= 4)"
+            );
+        }
+        if self.dim_head % 4 != 0 {
+            bail!(
+                "prior config: dim_head {} must be a multiple of 4 for 2D rotary embeddings",
+                self.dim_head
+            );
+        }
+        self.check_grid(self.grid_height, self.grid_width)
+    }
+
+    /// A grid must be divisible by s at every level (Q3); names the size that is not.
+    pub fn check_grid(&self, height: usize, width: usize) -> Result<()> {
+        let s = self.block_side();
+        let (mut h, mut w) = (height, width);
+        for level in 0..self.levels() {
+            if h % s != 0 || w % s != 0 {
+                bail!(
+                    "a {height}x{width} token grid cannot be shortened: at level {level} it is {h}x{w}, not divisible by {s}"
+                );
+            }
+            h /= s;
+            w /= s;
+        }
+        Ok(())
+    }
+
+    /// Parameters of the model this config builds (SPEC.md 4.6's formula, generalised to nesting
+    /// and the feed-forward multiplier).
+    pub fn parameter_count(&self) -> usize {
+        let (d, v, inner, f) = (self.dim, self.vocab_size, self.inner_dim(), self.ff_mult);
+        let layer = 4 * d * inner + d + 4 * d + 2 * f * d * d + f * d + d;
+        let layers: usize = self.depth.iter().sum::<usize>() + 2 * self.levels();
+        let k = self.shorten_factor;
+        let resampling = self.levels() * (2 * k * d * d + d + k * d);
+        2 * v * d + v + layers * layer + resampling + 2 * d + self.num_classes * d
+    }
+
+    /// The reference FFHQ1024 prior `ffhq1024-hourglass-2102-4`.
+    pub fn ffhq1024() -> Self {
+        Self {
+            vocab_size: 8192,
+            grid_height: 32,
+            grid_width: 32,
+            dim: 2048,
+            heads: 8,
+            dim_head: 64,
+            depth: vec![2, 10, 2],
+            shorten_factor: 4,
+            ff_mult: 4,
+            num_classes: 0,
+        }
+    }
+
+    /// The reference FFHQ256 prior `ffhq256-2102-4`.
+    pub fn ffhq256() -> Self {
+        Self {
+            vocab_size: 1024,
+            grid_height: 16,
+            grid_width: 16,
+            dim: 1024,
+            ..Self::ffhq1024()
+        }
+    }
+
+    /// A prior small enough for tests.
+    pub fn tiny() -> Self {
+        Self {
+            vocab_size: 16,
+            grid_height: 8,
+            grid_width: 8,
+            dim: 32,
+            heads: 2,
+            dim_head: 16,
+            depth: vec![1, 1, 1],
+            shorten_factor: 4,
+            ff_mult: 2,
+            num_classes: 0,
+        }
+    }
+}

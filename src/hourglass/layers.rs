@@ -1,0 +1,150 @@
+//! Pre-norm transformer layers (SPEC.md 4.2): non-causal multi-head attention (optionally over a
+//! separate context, for attention resampling) and a GELU feed-forward.
+
+use super::rotary::Rotary2d;
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::{Device, Tensor};
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub to_q: Linear,
+    /// Keys and values in one matrix: first half keys, second half values.
+    pub to_kv: Linear,
+    pub to_out: Linear,
+    pub heads: usize,
+    pub dim_head: usize,
+}
+
+impl Attention {
+    pub fn new(dim: usize, heads: usize, dim_head: usize, device: &Device) -> Self {
+        let inner = heads * dim_head;
+        Self {
+            to_q: LinearConfig::new(dim, inner).with_bias(false).init(device),
+            to_kv: LinearConfig::new(dim, 2 * inner)
+                .with_bias(false)
+                .init(device),
+            to_out: LinearConfig::new(inner, dim).init(device),
+            heads,
+            dim_head,
+        }
+    }
+
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [b, n, _] = x.dims();
+        x.reshape([b, n, self.heads, self.dim_head]).swap_dims(1, 2)
+    }
+
+    /// `x` `[B, N, D]` attends to `context` `[B, M, D]` (itself when None); rotary only without context.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        context: Option<Tensor<3>>,
+        rotary: Option<&Rotary2d>,
+    ) -> Tensor<3> {
+        let [b, n, _] = x.dims();
+        let inner = self.heads * self.dim_head;
+        let q = self.split_heads(self.to_q.forward(x.clone()));
+        let kv = self.to_kv.forward(context.unwrap_or(x));
+        let k = self.split_heads(kv.clone().narrow(2, 0, inner));
+        let v = self.split_heads(kv.narrow(2, inner, inner));
+        let (q, k) = match rotary {
+            Some(rotary) => (rotary.apply(q), rotary.apply(k)),
+            None => (q, k),
+        };
+        let scores = q
+            .mul_scalar((self.dim_head as f64).powf(-0.5))
+            .matmul(k.swap_dims(2, 3));
+        let out = softmax(scores, 3).matmul(v);
+        self.to_out
+            .forward(out.swap_dims(1, 2).reshape([b, n, inner]))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    pub fc1: Linear,
+    pub fc2: Linear,
+}
+
+impl FeedForward {
+    pub fn new(dim: usize, mult: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(dim, dim * mult).init(device),
+            fc2: LinearConfig::new(dim * mult, dim).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}
+
+/// x = x + Attn(LN(x), ctx); x = x + FF(LN(x)). The context is not normalised.
+#[derive(Module, Debug)]
+pub struct Layer {
+    pub attn_norm: LayerNorm,
+    pub attn: Attention,
+    pub ff_norm: LayerNorm,
+    pub ff: FeedForward,
+}
+
+impl Layer {
+    pub fn new(dim: usize, heads: usize, dim_head: usize, ff_mult: usize, device: &Device) -> Self {
+        Self {
+            attn_norm: LayerNormConfig::new(dim).init(device),
+            attn: Attention::new(dim, heads, dim_head, device),
+            ff_norm: LayerNormConfig::new(dim).init(device),
+            ff: FeedForward::new(dim, ff_mult, device),
+        }
+    }
+
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        context: Option<Tensor<3>>,
+        rotary: Option<&Rotary2d>,
+    ) -> Tensor<3> {
+        let x = x.clone()
+            + self
+                .attn
+                .forward(self.attn_norm.forward(x), context, rotary);
+        x.clone() + self.ff.forward(self.ff_norm.forward(x))
+    }
+}
+
+/// A stack of layers (no final norm).
+#[derive(Module, Debug)]
+pub struct Transformer {
+    pub layers: Vec<Layer>,
+}
+
+impl Transformer {
+    pub fn new(
+        depth: usize,
+        dim: usize,
+        heads: usize,
+        dim_head: usize,
+        ff_mult: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            layers: (0..depth)
+                .map(|_| Layer::new(dim, heads, dim_head, ff_mult, device))
+                .collect(),
+        }
+    }
+
+    pub fn forward(
+        &self,
+        mut x: Tensor<3>,
+        context: Option<Tensor<3>>,
+        rotary: Option<&Rotary2d>,
+    ) -> Tensor<3> {
+        for layer in &self.layers {
+            x = layer.forward(x, context.clone(), rotary);
+        }
+        x
+    }
+}

@@ -1,0 +1,99 @@
+//! 2D rotary position embedding (SPEC.md 4.4 with DECISIONS.md Q2): applied to every head, on its
+//! first 64 channels (or the whole head when narrower): half the rotary channels turn with the row,
+//! half with the column. Positions are in units of the *training* grid of the stack
+//! (linspace(-1, 1, side) there), so a larger canvas extends the coordinates instead of squeezing them.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use std::f64::consts::PI;
+
+/// Cosines and sines of the rotation angles of one grid, `[N, rot_dim]` each.
+pub struct Rotary2d {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+    rot_dim: usize,
+}
+
+/// Rotary channels of a head: at most 64.
+pub fn rotary_dim(dim_head: usize) -> usize {
+    dim_head.min(64)
+}
+
+/// The reference "pixel" frequencies π·linspace(1, M/2, F) for a grid of side M.
+pub fn frequencies(count: usize, side: usize) -> Vec<f64> {
+    let top = (side as f64 / 2.0).max(1.0);
+    (0..count)
+        .map(|f| {
+            let t = if count > 1 {
+                f as f64 / (count - 1) as f64
+            } else {
+                0.0
+            };
+            PI * (1.0 + t * (top - 1.0))
+        })
+        .collect()
+}
+
+/// Position of row/column `index` on an axis whose training length is `train_len`.
+fn position(index: usize, train_len: usize) -> f64 {
+    if train_len <= 1 {
+        0.0
+    } else {
+        -1.0 + 2.0 * index as f64 / (train_len - 1) as f64
+    }
+}
+
+impl Rotary2d {
+    /// Angles for a `height x width` grid whose stack was trained on `train_height x train_width`.
+    pub fn new(
+        dim_head: usize,
+        height: usize,
+        width: usize,
+        train_height: usize,
+        train_width: usize,
+        device: &Device,
+    ) -> Self {
+        let rot_dim = rotary_dim(dim_head);
+        let per_axis = rot_dim / 2;
+        let freqs = frequencies(per_axis / 2, train_height.max(train_width));
+        let mut cos = Vec::with_capacity(height * width * rot_dim);
+        let mut sin = Vec::with_capacity(height * width * rot_dim);
+        for row in 0..height {
+            for col in 0..width {
+                let (pr, pc) = (position(row, train_height), position(col, train_width));
+                for p in [pr, pc] {
+                    for &w in &freqs {
+                        let angle = p * w;
+                        // Each frequency covers one interleaved pair of channels.
+                        cos.extend([angle.cos() as f32; 2]);
+                        sin.extend([angle.sin() as f32; 2]);
+                    }
+                }
+            }
+        }
+        let shape = [height * width, rot_dim];
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, shape), device),
+            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+            rot_dim,
+        }
+    }
+
+    /// Rotates `x` `[B, heads, N, dim_head]`: pairs (2m, 2m+1) of the first `rot_dim` channels.
+    pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, n, d] = x.dims();
+        let rotated = x.clone().narrow(3, 0, self.rot_dim);
+        let pairs = rotated.clone().reshape([b, h, n, self.rot_dim / 2, 2]);
+        let even = pairs.clone().narrow(4, 0, 1);
+        let odd = pairs.narrow(4, 1, 1);
+        // (a, b) -> (-b, a): the quarter turn that, with cos and sin, rotates each pair.
+        let turned = Tensor::cat(vec![odd.neg(), even], 4).reshape([b, h, n, self.rot_dim]);
+        let cos = self.cos.clone().reshape([1, 1, n, self.rot_dim]);
+        let sin = self.sin.clone().reshape([1, 1, n, self.rot_dim]);
+        let out = rotated * cos + turned * sin;
+        if self.rot_dim == d {
+            out
+        } else {
+            Tensor::cat(vec![out, x.narrow(3, self.rot_dim, d - self.rot_dim)], 3)
+        }
+    }
+}
