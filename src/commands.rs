@@ -233,3 +233,79 @@ pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
         / a.len() as f64;
     10.0 * (4.0 / mse.max(1e-12)).log10()
 }
+
+/// Mirrors a CHW image left to right.
+fn mirrored(pixels: &[f32], side: usize) -> Vec<f32> {
+    pixels
+        .chunks(side)
+        .flat_map(|row| row.iter().rev().copied())
+        .collect()
+}
+
+/// `sundae encode`: a whole data set -> latent shards + manifest (see `data::latents`).
+pub fn encode_dataset(
+    bundle_dir: &Path,
+    source: &str,
+    split: crate::data::Split,
+    out: &Path,
+    flip: bool,
+    part: Option<(usize, usize)>,
+    batch_size: usize,
+    device: &Device,
+) -> Result<crate::data::latents::Manifest> {
+    use crate::data::latents;
+    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    if config.n_embed > i16::MAX as usize {
+        bail!(
+            "vocabularies above {} codes are not supported in latent shards",
+            i16::MAX
+        );
+    }
+    let vqgan_hash = latents::file_hash(&bundle_dir.join(bundle::VQGAN_WEIGHTS))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if let Ok(existing) = latents::read_manifest(out)
+        && existing.vqgan_hash != vqgan_hash
+    {
+        bail!(
+            "{} holds latents of another VQ-GAN; use a new directory",
+            out.display()
+        );
+    }
+    let data = crate::data::load(source, config.resolution, split)?;
+    let r = config.resolution;
+    let total = data.samples.len().div_ceil(latents::SHARD_IMAGES);
+    let todo: Vec<usize> = latents::my_shards(total, part)
+        .into_iter()
+        .filter(|&s| !out.join(latents::shard_name(s)).exists())
+        .collect();
+    let bar = progress(todo.len(), "encoding shards");
+    for shard in todo {
+        let images = &data.samples[shard * latents::SHARD_IMAGES
+            ..((shard + 1) * latents::SHARD_IMAGES).min(data.samples.len())];
+        let mut pixels = Vec::with_capacity(images.len() * if flip { 2 } else { 1 });
+        for image in images {
+            pixels.push(image.pixels.clone());
+            if flip {
+                pixels.push(mirrored(&image.pixels, r));
+            }
+        }
+        let grids = encode_images(&model, &pixels, r, batch_size, device);
+        latents::write_shard(out, shard, &grids)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let side = config.latent_side();
+    latents::write_manifest(
+        out,
+        latents::Manifest {
+            grid_height: side,
+            grid_width: side,
+            vocab_size: config.n_embed,
+            count: 0,
+            source: source.to_string(),
+            flip,
+            vqgan_hash,
+            shards: Vec::new(),
+        },
+    )
+}

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod hourglass;
+pub mod sundae;
 pub mod tokens;
 pub mod train;
 pub mod vqgan;

@@ -25,6 +25,50 @@ enum Command {
     /// The first stage: import, encode, decode and reconstruct with a VQ-GAN.
     #[command(subcommand)]
     Vqgan(VqganCommand),
+    /// Encode a data set into a latent data set (token-grid shards + manifest) for prior training.
+    Encode {
+        /// VQ-GAN bundle directory.
+        #[arg(long)]
+        vqgan: PathBuf,
+        /// An image folder or `emoji`.
+        #[arg(long)]
+        data: String,
+        /// Latent data set directory (created; a rerun skips finished shards).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also encode each image's mirror image.
+        #[arg(long)]
+        flip: bool,
+        /// Encode only every N-th shard, starting at I (I/N), to share the work between machines.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Part of the emoji set: train, validation or all (folders are always whole).
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Train a SUNDAE prior on a latent data set into a run directory.
+    Train {
+        /// Latent data set made by `sundae encode`.
+        #[arg(long)]
+        latents: PathBuf,
+        /// Training configuration: [model] (the hourglass) and [train] (see configs/prior-*.toml).
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
+        #[arg(long)]
+        run: PathBuf,
+        /// Continue from the run directory's latest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// The VQ-GAN that made the latents: sample grids are decoded into samples/ with it.
+        #[arg(long)]
+        vqgan: Option<PathBuf>,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -185,9 +229,69 @@ fn vqgan_config(name: &str) -> Result<VqGanConfig> {
     Ok(config)
 }
 
+fn parse_split(name: &str) -> Result<data::Split> {
+    match name {
+        "train" => Ok(data::Split::Train),
+        "validation" => Ok(data::Split::Validation),
+        "all" => Ok(data::Split::All),
+        other => bail!("unknown split '{other}': expected train, validation or all"),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Vqgan(command) => run_vqgan(command),
+        Command::Encode {
+            vqgan,
+            data,
+            out,
+            flip,
+            shard,
+            split,
+            device: d,
+        } => {
+            let part = shard
+                .as_deref()
+                .map(data::latents::parse_part)
+                .transpose()?;
+            let manifest = commands::encode_dataset(
+                &vqgan,
+                &data,
+                parse_split(&split)?,
+                &out,
+                flip,
+                part,
+                d.batch_size,
+                &device::parse(&d.device)?,
+            )?;
+            println!(
+                "{} holds {} token grids of {}x{} in {} shard(s)",
+                out.display(),
+                manifest.count,
+                manifest.grid_height,
+                manifest.grid_width,
+                manifest.shards.len()
+            );
+            Ok(())
+        }
+        Command::Train {
+            latents,
+            config,
+            run,
+            resume,
+            vqgan,
+            device: d,
+        } => {
+            let device = device::parse(&d)?;
+            sundae::sundae::train::train(
+                &latents,
+                &config.unwrap_or_default(),
+                &run,
+                resume,
+                vqgan.as_deref(),
+                &device,
+            )
+        }
         Command::Bench(BenchCommand::Vqgan {
             config,
             batch,

@@ -7,6 +7,7 @@ use sundae::commands::images_to_tensor;
 use sundae::data::{Split, load};
 use sundae::device;
 use sundae::train::batches::batch_indices;
+use sundae::train::fit::Checkpointed;
 use sundae::vqgan::codebook::CodebookUsage;
 use sundae::vqgan::loss::{adaptive_weight, last_layer_gradient};
 use sundae::vqgan::train::{VqGanTrainConfig, VqGanTrainer};

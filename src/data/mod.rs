@@ -2,6 +2,7 @@
 
 pub mod emoji;
 pub mod images;
+pub mod latents;
 
 use anyhow::{Result, bail};
 use std::path::Path;

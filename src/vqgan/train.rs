@@ -7,17 +7,19 @@ use super::{VqGan, VqGanConfig};
 use crate::bundle::write_atomic;
 use crate::commands::images_to_tensor;
 use crate::data::{self, Split, images};
-use crate::train::{BatchStream, Progress, RunDir, SplitMix};
+use crate::train::fit::{
+    Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
+    save_module, save_optimizer,
+};
+use crate::train::{BatchStream, RunDir, SplitMix};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// A training configuration file: the model and how to train it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,23 +282,18 @@ impl VqGanTrainer {
         self.usage.clear();
         dead.len()
     }
+}
 
-    /// Writes model, discriminator, optimizer states and counters into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let store_error =
-            |e: burn::store::burn_pack::Error| anyhow::anyhow!("cannot write a checkpoint: {e}");
-        self.model
-            .save_into(&mut BurnpackStore::from_file(dir.join("vqgan.bpk")))
-            .map_err(store_error)?;
-        self.disc
-            .save_into(&mut BurnpackStore::from_file(dir.join("discriminator.bpk")))
-            .map_err(store_error)?;
-        self.ae_optim
-            .save(dir.join("vqgan-optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot write optimizer state: {e:?}"))?;
-        self.disc_optim
-            .save(dir.join("discriminator-optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot write optimizer state: {e:?}"))?;
+impl Checkpointed for VqGanTrainer {
+    fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        save_module(&self.model, dir, "vqgan.bpk")?;
+        save_module(&self.disc, dir, "discriminator.bpk")?;
+        save_optimizer(&self.ae_optim, dir, "vqgan-optim.bpk")?;
+        save_optimizer(&self.disc_optim, dir, "discriminator-optim.bpk")?;
         let state = TrainerState {
             step: self.step,
             usage: self.usage.clone(),
@@ -307,30 +304,11 @@ impl VqGanTrainer {
         )
     }
 
-    /// Restores everything `save` wrote.
-    pub fn load(&mut self, dir: &Path) -> Result<()> {
-        let read = |name: &str| -> Result<BurnpackStore> {
-            let path = dir.join(name);
-            if !path.is_file() {
-                bail!("checkpoint {} lacks {name}", dir.display());
-            }
-            Ok(BurnpackStore::from_file(path))
-        };
-        let load_error = |e: burn::store::burn_pack::Error| {
-            anyhow::anyhow!("cannot read checkpoint {}: {e}", dir.display())
-        };
-        self.model
-            .load_from(&mut read("vqgan.bpk")?)
-            .map_err(load_error)?;
-        self.disc
-            .load_from(&mut read("discriminator.bpk")?)
-            .map_err(load_error)?;
-        self.ae_optim = adam()
-            .load(dir.join("vqgan-optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot read optimizer state: {e:?}"))?;
-        self.disc_optim = adam()
-            .load(dir.join("discriminator-optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("cannot read optimizer state: {e:?}"))?;
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        load_module(&mut self.model, dir, "vqgan.bpk")?;
+        load_module(&mut self.disc, dir, "discriminator.bpk")?;
+        self.ae_optim = load_optimizer(adam(), dir, "vqgan-optim.bpk")?;
+        self.disc_optim = load_optimizer(adam(), dir, "discriminator-optim.bpk")?;
         let text =
             std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?;
         let state: TrainerState = serde_json::from_str(&text)?;
@@ -379,14 +357,10 @@ pub fn train(
     // Seeded so that a run is reproducible, including one killed before its first checkpoint.
     autodiff.seed(s.seed);
     let mut trainer = VqGanTrainer::new(&config, &autodiff);
-    if let Some((step, dir)) = run.latest()? {
-        trainer.load(&dir)?;
-        run.truncate_metrics(step)?;
-        eprintln!("resumed from step {step}");
-    }
+    resume_latest(&run, &mut trainer)?;
     let pixels: Arc<Vec<Vec<f32>>> =
         Arc::new(train_set.samples.into_iter().map(|s| s.pixels).collect());
-    let stream = BatchStream::new(
+    let batches = BatchStream::new(
         pixels.clone(),
         pixels.len(),
         s.batch_size,
@@ -394,52 +368,36 @@ pub fn train(
         trainer.step,
         |data: &Vec<Vec<f32>>, idx| idx.iter().map(|&i| data[i].clone()).collect::<Vec<_>>(),
     );
-    let progress = Progress::new("vqgan", trainer.step, s.steps, s.log_every);
-    let mut last_log = (Instant::now(), trainer.step);
-    while trainer.step < s.steps {
-        let (_, batch) = stream.next();
-        let x = images_to_tensor(&batch, resolution, &autodiff);
-        let report = trainer.step(x).with_context(|| last_good(&run))?;
-        let step = trainer.step;
-        progress.update(
-            step,
-            &format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr),
-        );
-        let mut record = serde_json::to_value(&report)?;
-        if step.is_multiple_of(s.log_every.max(1)) || step.is_multiple_of(s.sample_every.max(1)) {
-            let elapsed = last_log.0.elapsed().as_secs_f64();
-            let images_per_second =
-                ((step - last_log.1) as usize * s.batch_size) as f64 / elapsed.max(1e-9);
-            last_log = (Instant::now(), step);
-            record["codebook_usage"] = trainer.usage.fraction_used().into();
-            record["perplexity"] = trainer.usage.perplexity().into();
-            record["learning_rate"] = s.learning_rate.into();
-            record["images_per_second"] = images_per_second.into();
-            if step.is_multiple_of(s.sample_every.max(1)) || step == s.steps {
-                let val_psnr = write_samples(
-                    &trainer.model,
-                    &validation,
-                    resolution,
-                    &run.samples().join(format!("step-{step:08}.png")),
-                    device,
-                )?;
-                record["val_psnr"] = val_psnr.into();
-            }
-            run.log_metrics(&record)?;
-        }
-        if step.is_multiple_of(s.checkpoint_every.max(1)) || step == s.steps {
-            run.save_checkpoint(step, s.keep_every, |dir| trainer.save(dir))?;
-        }
-    }
-    progress.finish();
-    Ok(())
-}
-
-fn last_good(run: &RunDir) -> String {
-    match run.latest() {
-        Ok(Some((step, _))) => format!("training stopped; the last good checkpoint is step {step}"),
-        _ => "training stopped before its first checkpoint".to_string(),
-    }
+    let cadence = Cadence {
+        steps: s.steps,
+        log_every: s.log_every,
+        sample_every: s.sample_every,
+        checkpoint_every: s.checkpoint_every,
+        keep_every: s.keep_every,
+        batch_items: s.batch_size,
+    };
+    let samples_dir = run.samples();
+    fit(
+        "vqgan",
+        &run,
+        &mut trainer,
+        cadence,
+        batches,
+        |trainer, batch| {
+            let report = trainer.step(images_to_tensor(&batch, resolution, &autodiff))?;
+            let mut metrics = serde_json::to_value(&report)?;
+            metrics["codebook_usage"] = trainer.usage.fraction_used().into();
+            metrics["perplexity"] = trainer.usage.perplexity().into();
+            metrics["learning_rate"] = trainer.settings.learning_rate.into();
+            let status = format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr);
+            Ok(StepOutcome { metrics, status })
+        },
+        |trainer, step| {
+            let path = samples_dir.join(format!("step-{step:08}.png"));
+            let val_psnr = write_samples(&trainer.model, &validation, resolution, &path, device)?;
+            Ok(serde_json::json!({ "val_psnr": val_psnr }))
+        },
+    )
 }
 
 /// Fixed images shown in the sample grids: the emoji validation split, or a folder's first images.

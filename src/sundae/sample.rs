@@ -1,0 +1,188 @@
+//! The SUNDAE sampler (SPEC.md 5, DECISIONS.md Q4-Q5): all tokens denoised in parallel for a fixed
+//! number of steps, temperature and update proportion annealed linearly, a random subset updated per
+//! step, a sample frozen once a step changes none of its tokens, and an early exit when all are frozen.
+//! Inpainting passes a keep-mask: kept tokens never change.
+
+use super::Denoiser;
+use super::unroll::sample_tokens;
+use crate::train::SplitMix;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// A value annealed linearly from `start` to `end` over the steps (inclusive), or constant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Schedule {
+    pub fn constant(value: f64) -> Self {
+        Self {
+            start: value,
+            end: value,
+        }
+    }
+
+    /// Parses `A` or `A:B`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{text}' is not a number or A:B"))
+        };
+        match text.split_once(':') {
+            Some((a, b)) => Ok(Self {
+                start: number(a)?,
+                end: number(b)?,
+            }),
+            None => Ok(Self::constant(number(text)?)),
+        }
+    }
+
+    /// linspace(start, end, steps)[t].
+    pub fn at(&self, t: usize, steps: usize) -> f64 {
+        if steps <= 1 {
+            self.start
+        } else {
+            self.start + (self.end - self.start) * t as f64 / (steps - 1) as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleSettings {
+    pub steps: usize,
+    pub temperature: Schedule,
+    pub proportion: Schedule,
+    /// No sample freezes before this step.
+    pub min_steps: usize,
+    pub early_stop: bool,
+    pub seed: u64,
+}
+
+impl Default for SampleSettings {
+    fn default() -> Self {
+        Self {
+            steps: 100,
+            temperature: Schedule {
+                start: 1.0,
+                end: 0.7,
+            },
+            proportion: Schedule::constant(0.5),
+            min_steps: 10,
+            early_stop: true,
+            seed: 0,
+        }
+    }
+}
+
+/// Token grids `[B, H, W]` as a flat row-major host buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grids {
+    pub tokens: Vec<i64>,
+    pub batch: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Grids {
+    /// Uniformly random tokens.
+    pub fn random(
+        batch: usize,
+        height: usize,
+        width: usize,
+        vocab: usize,
+        rng: &mut SplitMix,
+    ) -> Self {
+        let tokens = (0..batch * height * width)
+            .map(|_| rng.below(vocab) as i64)
+            .collect();
+        Self {
+            tokens,
+            batch,
+            height,
+            width,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.height * self.width
+    }
+}
+
+pub struct Sampled {
+    pub grids: Grids,
+    /// Steps run before every sample froze (or all of them).
+    pub steps_taken: usize,
+}
+
+const KEEP_STREAM: u64 = 11;
+const NOISE_STREAM: u64 = 12;
+
+/// Denoises `start` for `settings.steps` steps. `keep` (one flag per token, true = known) marks tokens
+/// that must not change. `on_step` sees the grids after each step (for progress and figure strips).
+pub fn sample<M: Denoiser>(
+    model: &M,
+    start: Grids,
+    keep: Option<&[bool]>,
+    settings: &SampleSettings,
+    device: &Device,
+    mut on_step: impl FnMut(usize, &Grids),
+) -> Sampled {
+    let n = start.len();
+    let mut x = start;
+    let mut frozen = vec![false; x.batch];
+    let min_steps = if settings.early_stop {
+        settings.min_steps
+    } else {
+        settings.steps
+    };
+    let mut steps_taken = 0;
+    for t in 0..settings.steps {
+        steps_taken = t + 1;
+        // Indices of samples still changing: the model only sees those (Q4: masks follow them).
+        let active: Vec<usize> = (0..x.batch).filter(|&i| !frozen[i]).collect();
+        let rows: Vec<i64> = active
+            .iter()
+            .flat_map(|&i| x.tokens[i * n..(i + 1) * n].iter().copied())
+            .collect();
+        let input = Tensor::<3, Int>::from_data(
+            TensorData::new(rows.clone(), [active.len(), x.height, x.width]),
+            device,
+        );
+        device.seed(SplitMix::keyed(settings.seed, NOISE_STREAM, t as u64).next_u64());
+        let temperature = settings.temperature.at(t, settings.steps);
+        let proposal: Vec<i64> = sample_tokens(model.logits(input), temperature)
+            .into_data()
+            .iter::<i64>()
+            .collect();
+        let proportion = settings.proportion.at(t, settings.steps);
+        let mut rng = SplitMix::keyed(settings.seed, KEEP_STREAM, t as u64);
+        let mut all_frozen = true;
+        for (slot, &sample_index) in active.iter().enumerate() {
+            let old = &rows[slot * n..(slot + 1) * n];
+            let mut new = proposal[slot * n..(slot + 1) * n].to_vec();
+            for (i, token) in new.iter_mut().enumerate() {
+                // Each token is updated with probability p_t; known tokens never are.
+                let known = keep.is_some_and(|k| k[sample_index * n + i]);
+                if known || rng.next_f32() as f64 >= proportion {
+                    *token = old[i];
+                }
+            }
+            if t >= min_steps && new == old {
+                frozen[sample_index] = true;
+            } else {
+                all_frozen = false;
+            }
+            x.tokens[sample_index * n..(sample_index + 1) * n].copy_from_slice(&new);
+        }
+        on_step(t, &x);
+        if all_frozen {
+            break;
+        }
+    }
+    Sampled {
+        grids: x,
+        steps_taken,
+    }
+}

@@ -1,0 +1,359 @@
+//! SUNDAE training of the prior (SPEC.md 3): corruption, unrolled loss, AdamW, exact resume.
+
+use super::corrupt::corrupt;
+use super::sample::{Grids, SampleSettings, Schedule, sample};
+use super::unroll::unrolled_loss;
+use crate::bundle::write_atomic;
+use crate::data::latents;
+use crate::hourglass::{Prior, PriorConfig};
+use crate::tokens::TokenGrids;
+use crate::train::fit::{
+    Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
+    save_module, save_optimizer,
+};
+use crate::train::{BatchStream, RunDir, SplitMix};
+use anyhow::{Context, Result, bail};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorTrainConfig {
+    pub model: PriorConfig,
+    #[serde(default)]
+    pub train: PriorTrainSettings,
+}
+
+/// Defaults are the reference's (SPEC.md 3.4): AdamW(0.9, 0.999, eps 1e-8, weight decay 0.01),
+/// constant learning rate, no clipping, T = 2.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorTrainSettings {
+    pub steps: u64,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Linear warmup from 0 over this many steps (0 = none).
+    pub warmup_steps: u64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value (0 = no clipping).
+    pub grad_clip: f64,
+    /// Unrolled denoising passes T.
+    pub unroll_steps: usize,
+    pub seed: u64,
+    pub log_every: u64,
+    pub checkpoint_every: u64,
+    pub keep_every: u64,
+    pub sample_every: u64,
+    /// Images in each sample grid (needs `--vqgan`).
+    pub samples: usize,
+    pub sample_steps: usize,
+}
+
+impl Default for PriorTrainSettings {
+    fn default() -> Self {
+        Self {
+            steps: 100_000,
+            batch_size: 16,
+            learning_rate: 3e-5,
+            warmup_steps: 0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+            grad_clip: 0.0,
+            unroll_steps: 2,
+            seed: 0,
+            log_every: 10,
+            checkpoint_every: 1000,
+            keep_every: 10_000,
+            sample_every: 1000,
+            samples: 8,
+            sample_steps: 50,
+        }
+    }
+}
+
+impl PriorTrainConfig {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        config.model.validate()?;
+        if config.train.batch_size == 0 || config.train.unroll_steps == 0 {
+            bail!(
+                "{}: batch_size and unroll_steps must be at least 1",
+                path.display()
+            );
+        }
+        Ok(config)
+    }
+}
+
+pub struct PriorTrainer {
+    pub settings: PriorTrainSettings,
+    pub model: Prior,
+    optim: ModuleOptimizer,
+    pub step: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PriorStepReport {
+    pub step: u64,
+    pub loss: f64,
+    pub step_losses: Vec<f64>,
+    pub accuracy: f64,
+    pub learning_rate: f64,
+}
+
+const CORRUPT_STREAM: u64 = 21;
+const UNROLL_STREAM: u64 = 22;
+
+fn adamw(s: &PriorTrainSettings) -> ModuleOptimizer {
+    // Every value explicit: burn's AdamW defaults differ from PyTorch's (DECISIONS.md).
+    let optim = AdamWConfig::new()
+        .with_beta_1(s.beta1 as f32)
+        .with_beta_2(s.beta2 as f32)
+        .with_epsilon(s.epsilon as f32)
+        .with_weight_decay(s.weight_decay as f32);
+    if s.grad_clip > 0.0 {
+        optim
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(s.grad_clip as f32)))
+            .init()
+    } else {
+        optim.init()
+    }
+}
+
+impl PriorTrainer {
+    /// A fresh trainer on an autodiff `device`.
+    pub fn new(config: &PriorTrainConfig, device: &Device) -> Self {
+        Self {
+            model: Prior::new(&config.model, device),
+            optim: adamw(&config.train),
+            step: 0,
+            settings: config.train.clone(),
+        }
+    }
+
+    pub fn learning_rate(&self) -> f64 {
+        let s = &self.settings;
+        if s.warmup_steps == 0 {
+            s.learning_rate
+        } else {
+            s.learning_rate * ((self.step + 1) as f64 / s.warmup_steps as f64).min(1.0)
+        }
+    }
+
+    /// One step on clean grids: corrupt, unroll, average the losses, update.
+    pub fn step(&mut self, clean: &TokenGrids) -> Result<PriorStepReport> {
+        let device = self.model.token_emb.weight.device();
+        let vocab = self.model.vocab_size();
+        let mut corrupted = clean.values.clone();
+        let mut rng = SplitMix::keyed(self.settings.seed, CORRUPT_STREAM, self.step);
+        corrupt(&mut corrupted, clean.shape[0], vocab, &mut rng);
+        let to_tensor = |values: Vec<i64>| {
+            Tensor::<3, Int>::from_data(TensorData::new(values, clean.shape), &device)
+        };
+        // The samples drawn between unroll steps use the device generator, seeded per step for resume.
+        device.seed(SplitMix::keyed(self.settings.seed, UNROLL_STREAM, self.step).next_u64());
+        let unrolled = unrolled_loss(
+            &self.model,
+            to_tensor(clean.values.clone()),
+            to_tensor(corrupted),
+            self.settings.unroll_steps,
+        );
+        let loss = unrolled.loss.clone().into_scalar::<f64>();
+        if !loss.is_finite() {
+            bail!("non-finite loss at step {}", self.step + 1);
+        }
+        let learning_rate = self.learning_rate();
+        let grads = GradientsParams::from_grads(unrolled.loss.backward(), &self.model);
+        self.model = self.optim.step(learning_rate, self.model.clone(), grads);
+        self.step += 1;
+        Ok(PriorStepReport {
+            step: self.step,
+            loss,
+            step_losses: unrolled.step_losses,
+            accuracy: unrolled.accuracy,
+            learning_rate,
+        })
+    }
+}
+
+impl Checkpointed for PriorTrainer {
+    fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        save_module(&self.model, dir, "prior.bpk")?;
+        save_optimizer(&self.optim, dir, "prior-optim.bpk")?;
+        write_atomic(
+            &dir.join("state.json"),
+            serde_json::json!({ "step": self.step })
+                .to_string()
+                .as_bytes(),
+        )
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        load_module(&mut self.model, dir, "prior.bpk")?;
+        self.optim = load_optimizer(adamw(&self.settings), dir, "prior-optim.bpk")?;
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?,
+        )?;
+        self.step = state["step"].as_u64().context("state.json has no step")?;
+        Ok(())
+    }
+}
+
+/// `sundae train`: trains a prior on a latent data set into a run directory. With `vqgan`, sample
+/// grids are decoded into `samples/` (the VQ-GAN must be the one that made the latents).
+pub fn train(
+    latents_dir: &Path,
+    config_path: &Path,
+    run_path: &Path,
+    resume: bool,
+    vqgan: Option<&Path>,
+    device: &Device,
+) -> Result<()> {
+    let run = RunDir::open(run_path, resume)?;
+    let config = if resume {
+        PriorTrainConfig::read(&run.config_path())?
+    } else {
+        let config = PriorTrainConfig::read(config_path)?;
+        write_atomic(&run.config_path(), toml::to_string(&config)?.as_bytes())?;
+        config
+    };
+    let (manifest, grids) = latents::load(latents_dir)?;
+    let m = &config.model;
+    if (
+        manifest.grid_height,
+        manifest.grid_width,
+        manifest.vocab_size,
+    ) != (m.grid_height, m.grid_width, m.vocab_size)
+    {
+        bail!(
+            "the latents are {}x{} grids of {} codes, the prior config expects {}x{} grids of {}",
+            manifest.grid_height,
+            manifest.grid_width,
+            manifest.vocab_size,
+            m.grid_height,
+            m.grid_width,
+            m.vocab_size
+        );
+    }
+    let decoder = match vqgan {
+        Some(dir) => {
+            let hash = latents::file_hash(&dir.join(crate::bundle::VQGAN_WEIGHTS))?;
+            if hash != manifest.vqgan_hash {
+                bail!(
+                    "{} was made by another VQ-GAN than {}",
+                    latents_dir.display(),
+                    dir.display()
+                );
+            }
+            Some(crate::bundle::load_vqgan(dir, device)?.1)
+        }
+        None => None,
+    };
+    eprintln!(
+        "training a {:.1}M-parameter prior on {} token grids",
+        m.parameter_count() as f64 / 1e6,
+        manifest.count
+    );
+
+    let s = config.train.clone();
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(s.seed);
+    let mut trainer = PriorTrainer::new(&config, &autodiff);
+    resume_latest(&run, &mut trainer)?;
+    let per_grid = m.grid_height * m.grid_width;
+    let shape = (m.grid_height, m.grid_width);
+    let data = Arc::new(grids.values);
+    let batches = BatchStream::new(
+        data,
+        grids.shape[0],
+        s.batch_size,
+        s.seed,
+        trainer.step,
+        move |data: &Vec<i64>, idx| TokenGrids {
+            values: idx
+                .iter()
+                .flat_map(|&i| data[i * per_grid..(i + 1) * per_grid].iter().copied())
+                .collect(),
+            shape: [idx.len(), shape.0, shape.1],
+        },
+    );
+    let cadence = Cadence {
+        steps: s.steps,
+        log_every: s.log_every,
+        sample_every: s.sample_every,
+        checkpoint_every: s.checkpoint_every,
+        keep_every: s.keep_every,
+        batch_items: s.batch_size * per_grid,
+    };
+    let samples_dir = run.samples();
+    fit(
+        "prior",
+        &run,
+        &mut trainer,
+        cadence,
+        batches,
+        |trainer, batch| {
+            let report = trainer.step(&batch)?;
+            let status = format!("loss {:.4} acc {:.3}", report.loss, report.accuracy);
+            Ok(StepOutcome {
+                metrics: serde_json::to_value(&report)?,
+                status,
+            })
+        },
+        |trainer, step| {
+            let Some(vqgan) = &decoder else {
+                return Ok(serde_json::json!({}));
+            };
+            let model = trainer.model.valid();
+            let settings = SampleSettings {
+                steps: s.sample_steps,
+                temperature: Schedule {
+                    start: 1.0,
+                    end: 0.7,
+                },
+                seed: s.seed,
+                ..SampleSettings::default()
+            };
+            let start = Grids::random(
+                s.samples.max(1),
+                shape.0,
+                shape.1,
+                m.vocab_size,
+                &mut SplitMix::keyed(s.seed, 31, 0),
+            );
+            let sampled = sample(&model, start, None, &settings, device, |_, _| {});
+            let grids = TokenGrids {
+                values: sampled.grids.tokens,
+                shape: [s.samples.max(1), shape.0, shape.1],
+            };
+            let (values, [b, _, h, w]) = crate::commands::decode_grids(vqgan, &grids, 8, device);
+            let tiles: Vec<_> = (0..b)
+                .map(|i| {
+                    crate::data::images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)
+                })
+                .collect();
+            crate::data::images::save(
+                &crate::data::images::grid(&tiles, 4),
+                &samples_dir.join(format!("step-{step:08}.png")),
+            )?;
+            Ok(serde_json::json!({ "sample_steps_taken": sampled.steps_taken }))
+        },
+    )
+}

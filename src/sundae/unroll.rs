@@ -1,0 +1,74 @@
+//! The unrolled denoising loss (SPEC.md 3.2-3.3): T passes of the model, each from a sample of the
+//! previous pass's output (drawn without gradient), all scored against the clean tokens.
+
+use super::Denoiser;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Distribution, Int, Tensor};
+
+pub struct Unrolled {
+    /// Mean cross-entropy over unroll steps and tokens (the training loss).
+    pub loss: Tensor<1>,
+    /// Cross-entropy of each unroll step.
+    pub step_losses: Vec<f64>,
+    /// Share of tokens whose argmax is the clean token, over all steps.
+    pub accuracy: f64,
+}
+
+/// Draws one token per position from `softmax(logits / temperature)` `[B, N, V]` by the Gumbel-max
+/// trick, with the device's random generator.
+pub fn sample_tokens(logits: Tensor<3>, temperature: f64) -> Tensor<2, Int> {
+    let uniform = Tensor::<3>::random(
+        logits.shape(),
+        Distribution::Uniform(1e-10, 1.0),
+        &logits.device(),
+    );
+    let gumbel = uniform.log().neg().log().neg();
+    (logits.div_scalar(temperature.max(1e-6)) + gumbel)
+        .argmax(2)
+        .squeeze_dim(2)
+}
+
+/// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`.
+pub fn unrolled_loss<M: Denoiser>(
+    model: &M,
+    clean: Tensor<3, Int>,
+    corrupted: Tensor<3, Int>,
+    unroll_steps: usize,
+) -> Unrolled {
+    let [b, h, w] = clean.dims();
+    let target = clean.reshape([b, h * w, 1]);
+    let mut x = corrupted;
+    let mut total: Option<Tensor<1>> = None;
+    let mut step_losses = Vec::with_capacity(unroll_steps);
+    let mut correct = 0.0;
+    for t in 0..unroll_steps {
+        let logits = model.logits(x.clone());
+        let nll = log_softmax(logits.clone(), 2)
+            .gather(2, target.clone())
+            .mean()
+            .neg();
+        step_losses.push(nll.clone().into_scalar::<f64>());
+        let hits = logits
+            .clone()
+            .detach()
+            .argmax(2)
+            .equal(target.clone())
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+        correct += hits as f64 / (b * h * w) as f64;
+        total = Some(match total {
+            Some(sum) => sum + nll,
+            None => nll,
+        });
+        if t + 1 < unroll_steps {
+            x = sample_tokens(logits.detach(), 1.0).reshape([b, h, w]);
+        }
+    }
+    let steps = unroll_steps.max(1) as f64;
+    Unrolled {
+        loss: total.expect("at least one unroll step").div_scalar(steps),
+        step_losses,
+        accuracy: correct / steps,
+    }
+}
