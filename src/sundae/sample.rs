@@ -4,7 +4,7 @@
 //! Inpainting passes a keep-mask: kept tokens never change.
 
 use super::Denoiser;
-use super::unroll::sample_tokens;
+use super::unroll::{sample_tokens, uniforms};
 use crate::train::SplitMix;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -150,16 +150,26 @@ pub fn sample<M: Denoiser>(
             TensorData::new(rows.clone(), [active.len(), x.height, x.width]),
             device,
         );
-        device.seed(SplitMix::keyed(settings.seed, NOISE_STREAM, t as u64).next_u64());
         let temperature = settings.temperature.at(t, settings.steps);
-        let proposal: Vec<i64> = sample_tokens(model.logits(input), temperature)
+        // Draws are keyed by sample, so a sample's chain does not depend on which others froze.
+        let draws: Vec<f32> = active
+            .iter()
+            .flat_map(|&i| {
+                uniforms(
+                    &mut SplitMix::keyed(settings.seed ^ i as u64, NOISE_STREAM, t as u64),
+                    n,
+                )
+            })
+            .collect();
+        let proposal: Vec<i64> = sample_tokens(model.logits(input), temperature, &draws)
             .into_data()
             .iter::<i64>()
             .collect();
         let proportion = settings.proportion.at(t, settings.steps);
-        let mut rng = SplitMix::keyed(settings.seed, KEEP_STREAM, t as u64);
         let mut all_frozen = true;
         for (slot, &sample_index) in active.iter().enumerate() {
+            let mut rng =
+                SplitMix::keyed(settings.seed ^ sample_index as u64, KEEP_STREAM, t as u64);
             let old = &rows[slot * n..(slot + 1) * n];
             let mut new = proposal[slot * n..(slot + 1) * n].to_vec();
             for (i, token) in new.iter_mut().enumerate() {

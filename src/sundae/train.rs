@@ -163,13 +163,14 @@ impl PriorTrainer {
         let to_tensor = |values: Vec<i64>| {
             Tensor::<3, Int>::from_data(TensorData::new(values, clean.shape), &device)
         };
-        // The samples drawn between unroll steps use the device generator, seeded per step for resume.
-        device.seed(SplitMix::keyed(self.settings.seed, UNROLL_STREAM, self.step).next_u64());
+        // Keyed by step, so a resumed run draws the same samples between unroll passes.
+        let mut unroll_rng = SplitMix::keyed(self.settings.seed, UNROLL_STREAM, self.step);
         let unrolled = unrolled_loss(
             &self.model,
             to_tensor(clean.values.clone()),
             to_tensor(corrupted),
             self.settings.unroll_steps,
+            &mut unroll_rng,
         );
         let loss = unrolled.loss.clone().into_scalar::<f64>();
         if !loss.is_finite() {

@@ -2,8 +2,9 @@
 //! previous pass's output (drawn without gradient), all scored against the clean tokens.
 
 use super::Denoiser;
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Distribution, Int, Tensor};
+use crate::train::SplitMix;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor, TensorData};
 
 pub struct Unrolled {
     /// Mean cross-entropy over unroll steps and tokens (the training loss).
@@ -14,26 +15,37 @@ pub struct Unrolled {
     pub accuracy: f64,
 }
 
-/// Draws one token per position from `softmax(logits / temperature)` `[B, N, V]` by the Gumbel-max
-/// trick, with the device's random generator.
-pub fn sample_tokens(logits: Tensor<3>, temperature: f64) -> Tensor<2, Int> {
-    let uniform = Tensor::<3>::random(
-        logits.shape(),
-        Distribution::Uniform(1e-10, 1.0),
+/// Draws one token per position from `softmax(logits / temperature)` `[B, N, V]` by inverting the
+/// cumulative distribution at `uniforms` (one number in [0, 1) per position). The numbers come from
+/// the caller's seeded generator, so draws repeat exactly whatever else uses the device's generator.
+pub fn sample_tokens(logits: Tensor<3>, temperature: f64, uniforms: &[f32]) -> Tensor<2, Int> {
+    let [b, n, v] = logits.dims();
+    let u = Tensor::<3>::from_data(
+        TensorData::new(uniforms.to_vec(), [b, n, 1]),
         &logits.device(),
     );
-    let gumbel = uniform.log().neg().log().neg();
-    (logits.div_scalar(temperature.max(1e-6)) + gumbel)
-        .argmax(2)
-        .squeeze_dim(2)
+    let cdf = softmax(logits.div_scalar(temperature.max(1e-6)), 2).cumsum(2);
+    // The token is the number of categories whose cumulative probability stays below u.
+    cdf.lower(u)
+        .int()
+        .sum_dim(2)
+        .squeeze_dim::<2>(2)
+        .clamp_max(v as i64 - 1)
 }
 
-/// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`.
+/// `count` uniform numbers in [0, 1).
+pub fn uniforms(rng: &mut SplitMix, count: usize) -> Vec<f32> {
+    (0..count).map(|_| rng.next_f32()).collect()
+}
+
+/// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`; `rng` draws the samples
+/// between passes.
 pub fn unrolled_loss<M: Denoiser>(
     model: &M,
     clean: Tensor<3, Int>,
     corrupted: Tensor<3, Int>,
     unroll_steps: usize,
+    rng: &mut SplitMix,
 ) -> Unrolled {
     let [b, h, w] = clean.dims();
     let target = clean.reshape([b, h * w, 1]);
@@ -62,7 +74,7 @@ pub fn unrolled_loss<M: Denoiser>(
             None => nll,
         });
         if t + 1 < unroll_steps {
-            x = sample_tokens(logits.detach(), 1.0).reshape([b, h, w]);
+            x = sample_tokens(logits.detach(), 1.0, &uniforms(rng, b * h * w)).reshape([b, h, w]);
         }
     }
     let steps = unroll_steps.max(1) as f64;

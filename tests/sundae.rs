@@ -1,0 +1,376 @@
+//! SUNDAE: corruption statistics, overfitting, exact resume, and the sampler's rules.
+
+use burn::tensor::{Int, Tensor, TensorData};
+use std::path::Path;
+use sundae::device;
+use sundae::hourglass::PriorConfig;
+use sundae::sundae::Denoiser;
+use sundae::sundae::corrupt::corrupt;
+use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
+use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
+use sundae::tokens::TokenGrids;
+use sundae::train::SplitMix;
+use sundae::train::fit::Checkpointed;
+
+#[test]
+fn corruption_rates_are_uniform_and_set_the_share_of_replaced_tokens() {
+    let (batch, len, vocab) = (4000, 256, 8);
+    let mut tokens = vec![0i64; batch * len];
+    let rates = corrupt(&mut tokens, batch, vocab, &mut SplitMix::new(5));
+    let mean = rates.iter().map(|&r| r as f64).sum::<f64>() / batch as f64;
+    let var = rates
+        .iter()
+        .map(|&r| (r as f64 - mean).powi(2))
+        .sum::<f64>()
+        / batch as f64;
+    assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+    assert!((var - 1.0 / 12.0).abs() < 0.005, "variance {var}");
+    // Deciles hold a tenth each (within 4 standard errors).
+    for decile in 0..10 {
+        let share = rates
+            .iter()
+            .filter(|&&r| (r * 10.0) as usize == decile)
+            .count() as f64
+            / batch as f64;
+        assert!(
+            (share - 0.1).abs() < 4.0 * (0.09f64 / batch as f64).sqrt(),
+            "decile {decile}: {share}"
+        );
+    }
+    // A replaced token is uniform over the vocabulary, so it changes with probability (V-1)/V.
+    for (sequence, &rate) in tokens.chunks(len).zip(&rates).take(200) {
+        let changed = sequence.iter().filter(|&&t| t != 0).count() as f64 / len as f64;
+        let expected = rate as f64 * (vocab - 1) as f64 / vocab as f64;
+        assert!(
+            (changed - expected).abs() < 0.15,
+            "rate {rate}: {changed} changed"
+        );
+    }
+    assert!(tokens.iter().all(|&t| (0..vocab as i64).contains(&t)));
+}
+
+fn tiny_config() -> PriorTrainConfig {
+    PriorTrainConfig::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prior-tiny.toml"))
+        .unwrap()
+}
+
+/// Four 8x8 grids that differ at every position.
+fn four_grids() -> TokenGrids {
+    let values = (0..4)
+        .flat_map(|g| (0..64).map(move |i| ((i * 3 + g * 4 + i / 8) % 16) as i64))
+        .collect();
+    TokenGrids {
+        values,
+        shape: [4, 8, 8],
+    }
+}
+
+fn argmax_accuracy(trainer: &PriorTrainer, clean: &TokenGrids, rate_seed: u64) -> f64 {
+    let device = device::cpu();
+    let model = burn::module::Module::valid(&trainer.model);
+    let mut rng = SplitMix::new(rate_seed);
+    let corrupted: Vec<i64> = clean
+        .values
+        .iter()
+        .map(|&t| {
+            if rng.next_f32() < 0.5 {
+                rng.below(16) as i64
+            } else {
+                t
+            }
+        })
+        .collect();
+    let input = Tensor::<3, Int>::from_data(TensorData::new(corrupted, clean.shape), &device);
+    let predicted: Vec<i64> = model
+        .logits(input)
+        .argmax(2)
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    predicted
+        .iter()
+        .zip(&clean.values)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / clean.values.len() as f64
+}
+
+#[test]
+fn a_tiny_prior_overfits_four_grids() {
+    let mut config = tiny_config();
+    config.model = PriorConfig {
+        dim: 64,
+        heads: 4,
+        ff_mult: 4,
+        ..config.model
+    };
+    config.train.learning_rate = 2e-3;
+    let device = device::cpu().autodiff();
+    device.seed(3);
+    let mut trainer = PriorTrainer::new(&config, &device);
+    let grids = four_grids();
+    let before = argmax_accuracy(&trainer, &grids, 9);
+    for _ in 0..800 {
+        trainer.step(&grids).unwrap();
+    }
+    let after = argmax_accuracy(&trainer, &grids, 9);
+    assert!(before < 0.3, "untrained accuracy {before}");
+    assert!(after > 0.99, "accuracy after training {after}");
+}
+
+#[test]
+fn k_prior_steps_then_resume_then_k_steps_equals_2k_steps() {
+    let config = tiny_config();
+    let device = device::cpu().autodiff();
+    let batch = |step: u64| {
+        let mut rng = SplitMix::keyed(1, 1, step);
+        TokenGrids {
+            values: (0..4 * 64).map(|_| rng.below(16) as i64).collect(),
+            shape: [4, 8, 8],
+        }
+    };
+    let mut straight = PriorTrainer::new(&config, &device);
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..4 {
+        let step = straight.step;
+        straight.step(&batch(step)).unwrap();
+    }
+    straight.save(dir.path()).unwrap();
+    let mut resumed = PriorTrainer::new(&config, &device);
+    resumed.load(dir.path()).unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..4 {
+        let step = straight.step;
+        let a = straight.step(&batch(step)).unwrap();
+        let b = resumed.step(&batch(step)).unwrap();
+        reports.push((a.loss, b.loss));
+    }
+    for (a, b) in &reports {
+        assert!((a - b).abs() < 1e-6, "losses {a} vs {b}");
+    }
+    let grid =
+        Tensor::<3, Int>::from_data(TensorData::new(batch(99).values, [4, 8, 8]), &device::cpu());
+    let a: Vec<f32> = burn::module::Module::valid(&straight.model)
+        .logits(grid.clone())
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let b: Vec<f32> = burn::module::Module::valid(&resumed.model)
+        .logits(grid)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "models differ by {diff}");
+}
+
+/// Puts all probability on the input token: its output is its input.
+struct Identity {
+    vocab: usize,
+}
+
+impl Denoiser for Identity {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        tokens
+            .reshape([b, h * w])
+            .one_hot(self.vocab)
+            .float()
+            .mul_scalar(1000.0)
+    }
+}
+
+/// Identity for samples whose first token is 0; uniform logits (random proposals) for the others.
+struct HalfSettled {
+    vocab: usize,
+}
+
+impl Denoiser for HalfSettled {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        let first: Vec<i64> = tokens
+            .clone()
+            .narrow(1, 0, 1)
+            .narrow(2, 0, 1)
+            .into_data()
+            .iter::<i64>()
+            .collect();
+        let settled = tokens
+            .clone()
+            .reshape([b, h * w])
+            .one_hot(self.vocab)
+            .float()
+            .mul_scalar(1000.0);
+        let rows: Vec<Tensor<3>> = (0..b)
+            .map(|i| {
+                let row = settled.clone().narrow(0, i, 1);
+                if first[i] == 0 { row } else { row.zeros_like() }
+            })
+            .collect();
+        Tensor::cat(rows, 0)
+    }
+}
+
+fn start(batch: usize, vocab: usize, seed: u64) -> Grids {
+    Grids::random(batch, 4, 4, vocab, &mut SplitMix::new(seed))
+}
+
+#[test]
+fn the_same_seed_gives_the_same_tokens_and_another_seed_others() {
+    let model = sundae::hourglass::Prior::new(
+        &PriorConfig {
+            grid_height: 4,
+            grid_width: 4,
+            ..PriorConfig::tiny()
+        },
+        &device::cpu(),
+    );
+    let settings = SampleSettings {
+        steps: 6,
+        seed: 7,
+        ..SampleSettings::default()
+    };
+    let run = |settings: &SampleSettings| {
+        sample(
+            &model,
+            start(3, 16, 1),
+            None,
+            settings,
+            &device::cpu(),
+            |_, _| {},
+        )
+        .grids
+    };
+    assert_eq!(run(&settings), run(&settings));
+    assert_ne!(
+        run(&settings),
+        run(&SampleSettings {
+            seed: 8,
+            ..settings.clone()
+        })
+    );
+}
+
+#[test]
+fn with_proportion_zero_nothing_changes() {
+    let model = HalfSettled { vocab: 8 };
+    let settings = SampleSettings {
+        steps: 12,
+        proportion: Schedule::constant(0.0),
+        min_steps: 3,
+        ..SampleSettings::default()
+    };
+    let initial = start(4, 8, 2);
+    let sampled = sample(
+        &model,
+        initial.clone(),
+        None,
+        &settings,
+        &device::cpu(),
+        |_, _| {},
+    );
+    assert_eq!(sampled.grids, initial);
+    assert_eq!(
+        sampled.steps_taken, 4,
+        "all samples freeze at the first step allowed"
+    );
+}
+
+#[test]
+fn an_identity_model_freezes_right_after_min_steps_and_stops_early() {
+    let settings = SampleSettings {
+        steps: 50,
+        min_steps: 10,
+        proportion: Schedule::constant(1.0),
+        ..SampleSettings::default()
+    };
+    let mut seen = 0;
+    let initial = start(5, 16, 3);
+    let sampled = sample(
+        &Identity { vocab: 16 },
+        initial.clone(),
+        None,
+        &settings,
+        &device::cpu(),
+        |_, _| seen += 1,
+    );
+    assert_eq!(sampled.steps_taken, 11);
+    assert_eq!(seen, 11);
+    assert_eq!(sampled.grids, initial);
+    // Without early stopping every step runs.
+    let all = SampleSettings {
+        early_stop: false,
+        ..settings
+    };
+    assert_eq!(
+        sample(
+            &Identity { vocab: 16 },
+            initial,
+            None,
+            &all,
+            &device::cpu(),
+            |_, _| {}
+        )
+        .steps_taken,
+        50
+    );
+}
+
+#[test]
+fn known_tokens_never_change_even_when_some_samples_freeze_early() {
+    let vocab = 8;
+    let mut initial = start(4, vocab, 4);
+    // Samples 0 and 2 start with token 0 (they settle and freeze); 1 and 3 keep changing.
+    for (i, first) in [0, 5, 0, 6].into_iter().enumerate() {
+        initial.tokens[i * 16] = first;
+    }
+    // Different masks per sample, so a mask applied to the wrong sample would show.
+    let keep: Vec<bool> = (0..4 * 16).map(|i| (i * 7 + i / 16) % 3 == 0).collect();
+    let settings = SampleSettings {
+        steps: 30,
+        min_steps: 2,
+        proportion: Schedule::constant(1.0),
+        ..SampleSettings::default()
+    };
+    let mut frozen_rows_seen = false;
+    let sampled = sample(
+        &HalfSettled { vocab },
+        initial.clone(),
+        Some(&keep),
+        &settings,
+        &device::cpu(),
+        |_, grids| {
+            frozen_rows_seen |= grids.tokens[..16] == initial.tokens[..16];
+        },
+    );
+    assert_eq!(sampled.steps_taken, 30, "two samples never settle");
+    assert!(frozen_rows_seen);
+    for (i, (&known, (&after, &before))) in keep
+        .iter()
+        .zip(sampled.grids.tokens.iter().zip(&initial.tokens))
+        .enumerate()
+    {
+        if known {
+            assert_eq!(after, before, "known token {i} changed");
+        }
+    }
+    // The unsettled samples did change where allowed.
+    let changed = (16..32)
+        .filter(|&i| !keep[i] && sampled.grids.tokens[i] != initial.tokens[i])
+        .count();
+    assert!(changed > 0);
+}
+
+#[test]
+fn schedules_anneal_linearly_with_inclusive_ends() {
+    let s = Schedule::parse("1.0:0.7").unwrap();
+    assert_eq!(s.at(0, 4), 1.0);
+    assert!((s.at(3, 4) - 0.7).abs() < 1e-12);
+    assert!((s.at(1, 4) - 0.9).abs() < 1e-12);
+    assert_eq!(Schedule::parse("0.5").unwrap(), Schedule::constant(0.5));
+    assert!(Schedule::parse("a:b").is_err());
+}
