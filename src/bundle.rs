@@ -228,3 +228,42 @@ pub fn tensor_names<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
         .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
         .collect()
 }
+
+/// Where the built-in generator lives: `$SUNDAE_MODEL`, else `models/emoji` in the source tree.
+pub fn default_model_dir() -> PathBuf {
+    std::env::var_os("SUNDAE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji"))
+}
+
+/// A full generator: both stages, checked to agree on vocabulary.
+pub fn load_generator(
+    dir: &Path,
+    device: &Device,
+) -> Result<(VqGanConfig, VqGan, PriorConfig, Prior)> {
+    if !dir.join(PRIOR_CONFIG).is_file() {
+        bail!(
+            "{} is not a generator bundle (no {PRIOR_CONFIG}); join a VQ-GAN and a prior with `sundae bundle`",
+            dir.display()
+        );
+    }
+    let (vq_config, vqgan) = load_vqgan(dir, device)?;
+    let (prior_config, prior) = load_prior(dir, device)?;
+    check_stages_agree(&vq_config, &prior_config)?;
+    Ok((vq_config, vqgan, prior_config, prior))
+}
+
+/// A prior only fits a VQ-GAN with the same vocabulary and token grid.
+pub fn check_stages_agree(vq: &VqGanConfig, prior: &PriorConfig) -> Result<()> {
+    let side = vq.latent_side();
+    if prior.vocab_size != vq.n_embed || (prior.grid_height, prior.grid_width) != (side, side) {
+        bail!(
+            "the prior models {}x{} grids of {} codes, but the VQ-GAN makes {side}x{side} grids of {} codes",
+            prior.grid_height,
+            prior.grid_width,
+            prior.vocab_size,
+            vq.n_embed
+        );
+    }
+    Ok(())
+}

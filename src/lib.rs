@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod generate;
 pub mod hourglass;
 pub mod sundae;
 pub mod tokens;

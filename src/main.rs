@@ -4,6 +4,8 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use sundae::generate::{self, Outputs};
+use sundae::sundae::sample::{SampleSettings, Schedule};
 use sundae::{bench, bundle, commands, data, device, vqgan::VqGanConfig};
 
 #[derive(Parser)]
@@ -69,6 +71,46 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Generate images with a generator bundle (the built-in emoji model by default).
+    Sample {
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// Images to generate.
+        #[arg(short = 'n', default_value_t = 16)]
+        count: usize,
+    },
+    /// Regenerate the masked region of an image, with full context from the rest.
+    Inpaint {
+        /// The image to complete.
+        #[arg(long)]
+        image: PathBuf,
+        /// Same size as the image: white (255) = keep, any other colour = regenerate.
+        #[arg(long)]
+        mask: PathBuf,
+        /// Scale an image (and mask) of another size to the canvas instead of refusing it.
+        #[arg(long)]
+        resize: bool,
+        /// Put the original pixels back outside the mask.
+        #[arg(long)]
+        paste: bool,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// Variations to generate.
+        #[arg(short = 'n', default_value_t = 4)]
+        count: usize,
+    },
+    /// Join a VQ-GAN bundle and a trained prior run into one generator bundle.
+    Bundle {
+        /// VQ-GAN bundle directory.
+        #[arg(long)]
+        vqgan: PathBuf,
+        /// Prior run directory (its latest checkpoint is used).
+        #[arg(long)]
+        prior: PathBuf,
+        /// Generator bundle directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -82,6 +124,91 @@ struct DeviceArg {
     /// Images per forward pass (lower it if memory runs out).
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+}
+
+/// Flags shared by `sample` and `inpaint`.
+#[derive(Args)]
+struct SamplingArgs {
+    /// Generator bundle (VQ-GAN + prior); the built-in emoji model when omitted.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Denoising steps.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Sampling temperature: a number, or A:B to anneal linearly from A to B.
+    #[arg(long, default_value = "1.0:0.7")]
+    temperature: String,
+    /// Share of tokens updated per step: a number, or A:B.
+    #[arg(long, default_value = "0.5")]
+    proportion: String,
+    /// No sample freezes before this step.
+    #[arg(long, default_value_t = 10)]
+    min_steps: usize,
+    /// Run every step even when all samples have stopped changing.
+    #[arg(long)]
+    no_early_stop: bool,
+    /// Random seed: the same seed gives the same images on the same device.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images denoised at once (lower it if memory runs out).
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Canvas width in pixels (a multiple of the model's token block); the model's size by default.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Canvas height in pixels.
+    #[arg(long)]
+    height: Option<usize>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Output grid PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write one PNG per image into this folder.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Write the decoded intermediate states of the first image as a strip (the paper's Figure 2).
+    #[arg(long)]
+    save_steps: Option<PathBuf>,
+}
+
+impl SamplingArgs {
+    fn settings(&self) -> Result<SampleSettings> {
+        let temperature = Schedule::parse(&self.temperature)
+            .map_err(|e| anyhow::anyhow!("--temperature: {e}"))?;
+        let proportion =
+            Schedule::parse(&self.proportion).map_err(|e| anyhow::anyhow!("--proportion: {e}"))?;
+        if temperature.start <= 0.0 || temperature.end <= 0.0 {
+            bail!("--temperature must be positive");
+        }
+        if !(0.0..=1.0).contains(&proportion.start) || !(0.0..=1.0).contains(&proportion.end) {
+            bail!("--proportion must lie in [0, 1]");
+        }
+        if self.steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        Ok(SampleSettings {
+            steps: self.steps,
+            temperature,
+            proportion,
+            min_steps: self.min_steps,
+            early_stop: !self.no_early_stop,
+            seed: self.seed,
+        })
+    }
+
+    fn outputs(&self) -> Outputs {
+        Outputs {
+            grid: self.out.clone(),
+            dir: self.out_dir.clone(),
+            steps_strip: self.save_steps.clone(),
+        }
+    }
+
+    fn model(&self) -> PathBuf {
+        self.model.clone().unwrap_or_else(bundle::default_model_dir)
+    }
 }
 
 #[derive(Subcommand)]
@@ -241,6 +368,53 @@ fn parse_split(name: &str) -> Result<data::Split> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Vqgan(command) => run_vqgan(command),
+        Command::Sample { sampling, count } => {
+            let device = device::parse(&sampling.device)?;
+            let report = generate::sample_images(
+                &sampling.model(),
+                count,
+                &sampling.settings()?,
+                sampling.batch_size,
+                (sampling.width, sampling.height),
+                &sampling.outputs(),
+                &device,
+            )?;
+            println!("{} -> {}", report.line(), sampling.out.display());
+            Ok(())
+        }
+        Command::Inpaint {
+            image,
+            mask,
+            resize,
+            paste,
+            sampling,
+            count,
+        } => {
+            let device = device::parse(&sampling.device)?;
+            let input = generate::InpaintInput {
+                image: &image,
+                mask: &mask,
+                resize,
+                paste,
+            };
+            let report = generate::inpaint(
+                &sampling.model(),
+                &input,
+                count,
+                &sampling.settings()?,
+                sampling.batch_size,
+                (sampling.width, sampling.height),
+                &sampling.outputs(),
+                &device,
+            )?;
+            println!("{} -> {}", report.line(), sampling.out.display());
+            Ok(())
+        }
+        Command::Bundle { vqgan, prior, out } => {
+            generate::join(&vqgan, &prior, &out, &device::cpu())?;
+            println!("wrote the generator bundle {}", out.display());
+            Ok(())
+        }
         Command::Encode {
             vqgan,
             data,

@@ -49,7 +49,8 @@ fn on_white(image: &RgbaImage) -> RgbImage {
     })
 }
 
-fn to_chw(image: &RgbImage) -> Vec<f32> {
+/// An 8-bit RGB image as CHW values in [-1, 1].
+pub fn to_chw(image: &RgbImage) -> Vec<f32> {
     let (w, h) = image.dimensions();
     let plane = (w * h) as usize;
     let mut out = vec![0.0; 3 * plane];

@@ -1,0 +1,362 @@
+//! `sundae sample`, `sundae inpaint` and `sundae bundle`: generation with a full generator bundle.
+
+use crate::bundle::{self, check_stages_agree};
+use crate::commands::{decode_grids, progress};
+use crate::data::images;
+use crate::hourglass::Prior;
+use crate::sundae::mask::{keep_pixels, keep_tokens};
+use crate::sundae::sample::{Grids, SampleSettings, sample};
+use crate::sundae::train::{PriorTrainConfig, PriorTrainer};
+use crate::tokens::TokenGrids;
+use crate::train::fit::Checkpointed;
+use crate::train::{RunDir, SplitMix};
+use crate::vqgan::{VqGan, VqGanConfig};
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where and how to write generated images.
+pub struct Outputs {
+    /// One grid of all images.
+    pub grid: PathBuf,
+    /// Also one PNG per image here.
+    pub dir: Option<PathBuf>,
+    /// The decoded intermediate states of the first image, as a strip.
+    pub steps_strip: Option<PathBuf>,
+}
+
+/// What a generation run reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub images: usize,
+    /// Steps run, averaged over chunks (early exit makes it smaller than `steps`).
+    pub steps_taken: f64,
+    pub steps: usize,
+    pub prior_seconds_per_image: f64,
+    pub decoder_seconds_per_image: f64,
+}
+
+impl Report {
+    pub fn line(&self) -> String {
+        format!(
+            "{} images, {:.1} of {} steps, {:.3} s/image (prior {:.3}, decoder {:.3})",
+            self.images,
+            self.steps_taken,
+            self.steps,
+            self.prior_seconds_per_image + self.decoder_seconds_per_image,
+            self.prior_seconds_per_image,
+            self.decoder_seconds_per_image
+        )
+    }
+}
+
+/// The canvas in pixels: the model's resolution unless `width`/`height` ask for another, which must
+/// split into whole tokens that the prior's levels can shorten.
+pub fn canvas(
+    vq: &VqGanConfig,
+    prior: &crate::hourglass::PriorConfig,
+    width: Option<usize>,
+    height: Option<usize>,
+) -> Result<(usize, usize)> {
+    let f = vq.downsampling();
+    let (w, h) = (
+        width.unwrap_or(vq.resolution),
+        height.unwrap_or(vq.resolution),
+    );
+    if w % f != 0 || h % f != 0 || w == 0 || h == 0 {
+        bail!("a {w}x{h} canvas is not a multiple of the VQ-GAN's {f}-pixel tokens");
+    }
+    prior.check_grid(h / f, w / f)?;
+    Ok((w, h))
+}
+
+/// Denoises `starts` in chunks of `batch_size`, then decodes; `keep` (optional) marks known tokens.
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    prior: &Prior,
+    vqgan: &VqGan,
+    starts: Grids,
+    keep: Option<&[bool]>,
+    settings: &SampleSettings,
+    batch_size: usize,
+    outputs: &Outputs,
+    device: &Device,
+) -> Result<(Vec<RgbImage>, Report)> {
+    let n = starts.height * starts.width;
+    let batch_size = batch_size.max(1);
+    let mut prior_seconds = 0.0;
+    let mut decoder_seconds = 0.0;
+    let mut steps_taken = 0.0;
+    let mut tiles = Vec::with_capacity(starts.batch);
+    let mut strip_states: Vec<TokenGrids> = Vec::new();
+    let chunks = starts.batch.div_ceil(batch_size);
+    let bar = progress(starts.batch, "sampling");
+    for chunk in 0..chunks {
+        let range = chunk * batch_size..((chunk + 1) * batch_size).min(starts.batch);
+        let grids = Grids {
+            tokens: starts.tokens[range.start * n..range.end * n].to_vec(),
+            batch: range.len(),
+            height: starts.height,
+            width: starts.width,
+        };
+        let chunk_keep = keep.map(|k| &k[range.start * n..range.end * n]);
+        let chunk_settings = SampleSettings {
+            seed: SplitMix::keyed(settings.seed, 42, chunk as u64).next_u64(),
+            ..settings.clone()
+        };
+        let timer = Instant::now();
+        let record_strip = chunk == 0 && outputs.steps_strip.is_some();
+        let sampled = sample(
+            prior,
+            grids,
+            chunk_keep,
+            &chunk_settings,
+            device,
+            |_, state| {
+                if record_strip {
+                    strip_states.push(TokenGrids {
+                        values: state.tokens[..n].to_vec(),
+                        shape: [1, state.height, state.width],
+                    });
+                }
+            },
+        );
+        prior_seconds += timer.elapsed().as_secs_f64();
+        steps_taken += sampled.steps_taken as f64 * range.len() as f64;
+        let timer = Instant::now();
+        let tokens = TokenGrids {
+            values: sampled.grids.tokens,
+            shape: [range.len(), starts.height, starts.width],
+        };
+        let (values, [b, _, h, w]) = decode_grids(vqgan, &tokens, batch_size, device);
+        decoder_seconds += timer.elapsed().as_secs_f64();
+        tiles.extend(
+            (0..b).map(|i| images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)),
+        );
+        bar.inc(range.len() as u64);
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &outputs.steps_strip {
+        write_strip(vqgan, &strip_states, path, device)?;
+    }
+    let count = starts.batch as f64;
+    let report = Report {
+        images: starts.batch,
+        steps_taken: steps_taken / count,
+        steps: settings.steps,
+        prior_seconds_per_image: prior_seconds / count,
+        decoder_seconds_per_image: decoder_seconds / count,
+    };
+    Ok((tiles, report))
+}
+
+/// Decodes up to 10 evenly spaced intermediate states of one sample side by side (the paper's Figure 2).
+fn write_strip(vqgan: &VqGan, states: &[TokenGrids], path: &Path, device: &Device) -> Result<()> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let picks: Vec<usize> = if states.len() <= 10 {
+        (0..states.len()).collect()
+    } else {
+        (0..10).map(|i| i * (states.len() - 1) / 9).collect()
+    };
+    let mut tiles = Vec::new();
+    for i in picks {
+        let (values, [_, _, h, w]) = decode_grids(vqgan, &states[i], 1, device);
+        tiles.push(images::to_rgb8(&values, h, w));
+    }
+    let columns = tiles.len();
+    images::save(&images::grid(&tiles, columns), path)
+}
+
+fn write_outputs(tiles: &[RgbImage], outputs: &Outputs) -> Result<()> {
+    let columns = (tiles.len() as f64).sqrt().ceil() as usize;
+    images::save(&images::grid(tiles, columns), &outputs.grid)?;
+    if let Some(dir) = &outputs.dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, tile) in tiles.iter().enumerate() {
+            images::save(tile, &dir.join(format!("{i:04}.png")))?;
+        }
+    }
+    Ok(())
+}
+
+/// `sundae sample`: `count` images from uniformly random tokens.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_images(
+    model_dir: &Path,
+    count: usize,
+    settings: &SampleSettings,
+    batch_size: usize,
+    size: (Option<usize>, Option<usize>),
+    outputs: &Outputs,
+    device: &Device,
+) -> Result<Report> {
+    if count == 0 {
+        bail!("-n must be at least 1");
+    }
+    let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(model_dir, device)?;
+    let (w, h) = canvas(&vq_config, &prior_config, size.0, size.1)?;
+    let f = vq_config.downsampling();
+    let starts = Grids::random(
+        count,
+        h / f,
+        w / f,
+        prior_config.vocab_size,
+        &mut SplitMix::keyed(settings.seed, 40, 0),
+    );
+    let (tiles, report) = generate(
+        &prior, &vqgan, starts, None, settings, batch_size, outputs, device,
+    )?;
+    write_outputs(&tiles, outputs)?;
+    Ok(report)
+}
+
+/// What `sundae inpaint` starts from.
+pub struct InpaintInput<'a> {
+    pub image: &'a Path,
+    pub mask: &'a Path,
+    /// Resize the image (shorter side, center crop) and mask (nearest) to the canvas instead of refusing.
+    pub resize: bool,
+    /// Put the original pixels back outside the mask.
+    pub paste: bool,
+}
+
+/// `sundae inpaint`: `count` completions of the regions a mask marks (non-white), keeping the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn inpaint(
+    model_dir: &Path,
+    input: &InpaintInput,
+    count: usize,
+    settings: &SampleSettings,
+    batch_size: usize,
+    size: (Option<usize>, Option<usize>),
+    outputs: &Outputs,
+    device: &Device,
+) -> Result<Report> {
+    if count == 0 {
+        bail!("-n must be at least 1");
+    }
+    let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(model_dir, device)?;
+    let (w, h) = canvas(&vq_config, &prior_config, size.0, size.1)?;
+    let image = read_rgb(input.image)?;
+    let mask = read_rgb(input.mask)?;
+    if mask.dimensions() != image.dimensions() && !input.resize {
+        bail!(
+            "the mask is {}x{} but the image is {}x{} (pass --resize to scale both to the canvas)",
+            mask.width(),
+            mask.height(),
+            image.width(),
+            image.height()
+        );
+    }
+    if image.dimensions() != (w as u32, h as u32) {
+        if !input.resize {
+            bail!(
+                "the image is {}x{} but the canvas is {w}x{h} (pass --resize, or --width/--height for another canvas)",
+                image.width(),
+                image.height()
+            );
+        }
+        eprintln!(
+            "resizing {}x{} image and mask to {w}x{h}",
+            image.width(),
+            image.height()
+        );
+    }
+    let image = fit_to(&image, w, h, image::imageops::FilterType::CatmullRom);
+    let mask = fit_to(&mask, w, h, image::imageops::FilterType::Nearest);
+    let f = vq_config.downsampling();
+    let keep_px = keep_pixels(&mask);
+    let keep_tok = keep_tokens(&keep_px, h, w, f)?;
+    if keep_tok.iter().all(|&k| k) {
+        bail!(
+            "the mask keeps every token: paint the region to regenerate in black (any non-white pixel)"
+        );
+    }
+
+    let encoded = encode_canvas(&vqgan, images::to_chw(&image), w, h, device);
+    let n = keep_tok.len();
+    let mut rng = SplitMix::keyed(settings.seed, 43, 0);
+    let mut tokens = Vec::with_capacity(count * n);
+    for _ in 0..count {
+        tokens.extend(encoded.iter().zip(&keep_tok).map(|(&t, &k)| {
+            if k {
+                t
+            } else {
+                rng.below(prior_config.vocab_size) as i64
+            }
+        }));
+    }
+    let keep: Vec<bool> = keep_tok.iter().copied().cycle().take(count * n).collect();
+    let starts = Grids {
+        tokens,
+        batch: count,
+        height: h / f,
+        width: w / f,
+    };
+    let (mut tiles, report) = generate(
+        &prior,
+        &vqgan,
+        starts,
+        Some(&keep),
+        settings,
+        batch_size,
+        outputs,
+        device,
+    )?;
+    if input.paste {
+        for tile in &mut tiles {
+            for (i, pixel) in tile.pixels_mut().enumerate() {
+                if keep_px[i] {
+                    *pixel = *image.get_pixel((i % w) as u32, (i / w) as u32);
+                }
+            }
+        }
+    }
+    write_outputs(&tiles, outputs)?;
+    Ok(report)
+}
+
+fn read_rgb(path: &Path) -> Result<RgbImage> {
+    Ok(image::ImageReader::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .with_guessed_format()?
+        .decode()
+        .with_context(|| format!("{} is not a readable image", path.display()))?
+        .to_rgb8())
+}
+
+fn fit_to(image: &RgbImage, w: usize, h: usize, filter: image::imageops::FilterType) -> RgbImage {
+    if image.dimensions() == (w as u32, h as u32) {
+        image.clone()
+    } else {
+        image::imageops::resize(image, w as u32, h as u32, filter)
+    }
+}
+
+/// Encodes one (possibly non-square) canvas into tokens.
+fn encode_canvas(vqgan: &VqGan, pixels: Vec<f32>, w: usize, h: usize, device: &Device) -> Vec<i64> {
+    let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h, w]), device);
+    vqgan.encode(x).into_data().iter::<i64>().collect()
+}
+
+/// `sundae bundle`: a VQ-GAN bundle plus a prior run's latest checkpoint -> one generator bundle.
+pub fn join(vqgan_dir: &Path, prior_run: &Path, out: &Path, device: &Device) -> Result<()> {
+    let (vq_config, vqgan) = bundle::load_vqgan(vqgan_dir, device)?;
+    let run = RunDir {
+        root: prior_run.to_path_buf(),
+    };
+    let config = PriorTrainConfig::read(&run.config_path())?;
+    check_stages_agree(&vq_config, &config.model)?;
+    let (_, checkpoint) = run
+        .latest()?
+        .with_context(|| format!("{} holds no checkpoint", prior_run.display()))?;
+    let mut trainer = PriorTrainer::new(&config, &device.clone().autodiff());
+    trainer.load(&checkpoint)?;
+    bundle::save_vqgan(out, &vq_config, &vqgan)?;
+    bundle::save_prior(out, &config.model, &trainer.model.valid())
+}
