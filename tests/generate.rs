@@ -1,0 +1,377 @@
+//! Generation through the binary: sampling, inpainting, bundles, canvases, and bad input.
+
+use image::{GenericImageView, Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use sundae::bundle::check_stages_agree;
+use sundae::hourglass::PriorConfig;
+use sundae::sundae::mask::keep_tokens;
+use sundae::vqgan::VqGanConfig;
+
+fn sundae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sundae"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = sundae(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = sundae(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+fn root(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.
+fn generator(dir: &Path) -> PathBuf {
+    let latents = dir.join("latents");
+    let run = dir.join("prior-run");
+    let model = dir.join("model");
+    let vqgan = root("tests/fixtures/tiny-bundle");
+    ok(&[
+        "encode",
+        "--vqgan",
+        s(&vqgan),
+        "--data",
+        "emoji",
+        "--split",
+        "validation",
+        "--out",
+        s(&latents),
+    ]);
+    ok(&[
+        "train",
+        "--latents",
+        s(&latents),
+        "--config",
+        s(&root("configs/prior-tiny.toml")),
+        "--run",
+        s(&run),
+        "--vqgan",
+        s(&vqgan),
+    ]);
+    ok(&[
+        "bundle",
+        "--vqgan",
+        s(&vqgan),
+        "--prior",
+        s(&run),
+        "--out",
+        s(&model),
+    ]);
+    model
+}
+
+#[test]
+fn the_pixel_mask_becomes_a_token_mask_by_and_over_each_block() {
+    // 4x4 pixels, 2x2 blocks: one black pixel in the top-right block only.
+    let mut pixels = vec![true; 16];
+    pixels[3] = false;
+    assert_eq!(
+        keep_tokens(&pixels, 4, 4, 2).unwrap(),
+        vec![true, false, true, true]
+    );
+    pixels[9] = false;
+    assert_eq!(
+        keep_tokens(&pixels, 4, 4, 2).unwrap(),
+        vec![true, false, false, true]
+    );
+    assert!(keep_tokens(&pixels, 4, 4, 3).is_err());
+}
+
+#[test]
+fn stages_that_disagree_are_refused() {
+    let vq = VqGanConfig::tiny();
+    assert!(check_stages_agree(&vq, &PriorConfig::tiny()).is_ok());
+    let err = check_stages_agree(
+        &vq,
+        &PriorConfig {
+            vocab_size: 32,
+            ..PriorConfig::tiny()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("32 codes") && err.contains("16 codes"),
+        "{err}"
+    );
+    assert!(
+        check_stages_agree(
+            &vq,
+            &PriorConfig {
+                grid_height: 4,
+                ..PriorConfig::tiny()
+            }
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn sample_inpaint_and_canvases_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
+    let grid = dir.path().join("samples.png");
+    let each = dir.path().join("each");
+    let strip = dir.path().join("strip.png");
+    let line = ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "5",
+        "--steps",
+        "12",
+        "--batch-size",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        s(&grid),
+        "--out-dir",
+        s(&each),
+        "--save-steps",
+        s(&strip),
+    ]);
+    assert!(
+        line.contains("5 images") && line.contains("of 12 steps") && line.contains("s/image"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_dir(&each).unwrap().count(), 5);
+    assert_eq!(
+        image::open(each.join("0004.png")).unwrap().dimensions(),
+        (16, 16)
+    );
+    assert_eq!(image::open(&strip).unwrap().height(), 16);
+    // The same seed gives the same images; chunking is part of the seed's recipe, not the result's shape.
+    let again = dir.path().join("again.png");
+    ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "5",
+        "--steps",
+        "12",
+        "--batch-size",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        s(&again),
+    ]);
+    assert_eq!(
+        std::fs::read(&grid).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+
+    // A wider canvas than the training one runs through prior and decoder.
+    let wide = dir.path().join("wide.png");
+    ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "1",
+        "--steps",
+        "4",
+        "--width",
+        "32",
+        "--height",
+        "16",
+        "--out",
+        s(&wide),
+    ]);
+    assert_eq!(image::open(&wide).unwrap().dimensions(), (32, 16));
+    let err = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--width",
+        "17",
+        "--out",
+        s(&wide),
+    ]);
+    assert!(err.contains("17x16"), "{err}");
+    let err = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--width",
+        "18",
+        "--out",
+        s(&wide),
+    ]);
+    assert!(err.contains("8x9"), "{err}");
+
+    // Inpainting: the left half is kept; with --paste its pixels come back exactly.
+    let image_path = dir.path().join("image.png");
+    let mask_path = dir.path().join("mask.png");
+    let original = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 90]));
+    original.save(&image_path).unwrap();
+    RgbImage::from_fn(16, 16, |x, _| {
+        if x < 8 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&mask_path)
+    .unwrap();
+    let out = dir.path().join("inpainted.png");
+    let variations = dir.path().join("variations");
+    let line = ok(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image_path),
+        "--mask",
+        s(&mask_path),
+        "-n",
+        "3",
+        "--steps",
+        "10",
+        "--paste",
+        "--out",
+        s(&out),
+        "--out-dir",
+        s(&variations),
+    ]);
+    assert!(line.contains("3 images"), "{line}");
+    for i in 0..3 {
+        let result = image::open(variations.join(format!("{i:04}.png")))
+            .unwrap()
+            .to_rgb8();
+        for y in 0..16 {
+            for x in 0..8 {
+                assert_eq!(result.get_pixel(x, y), original.get_pixel(x, y));
+            }
+        }
+    }
+
+    // Outpainting: a 32-wide canvas whose right half is to be made up.
+    let wide_image = dir.path().join("wide-image.png");
+    let wide_mask = dir.path().join("wide-mask.png");
+    RgbImage::from_fn(32, 16, |x, y| {
+        if x < 16 {
+            *original.get_pixel(x, y)
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&wide_image)
+    .unwrap();
+    RgbImage::from_fn(32, 16, |x, _| {
+        if x < 16 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&wide_mask)
+    .unwrap();
+    let outpainted = dir.path().join("outpainted.png");
+    ok(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&wide_image),
+        "--mask",
+        s(&wide_mask),
+        "-n",
+        "1",
+        "--steps",
+        "6",
+        "--width",
+        "32",
+        "--height",
+        "16",
+        "--out",
+        s(&outpainted),
+    ]);
+    assert_eq!(image::open(&outpainted).unwrap().dimensions(), (32, 16));
+
+    // Bad input: a mask of another size, an image of another size, a model that is not a generator.
+    let small_mask = dir.path().join("small-mask.png");
+    RgbImage::from_pixel(8, 8, Rgb([0, 0, 0]))
+        .save(&small_mask)
+        .unwrap();
+    let err = fails(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image_path),
+        "--mask",
+        s(&small_mask),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("8x8") && err.contains("16x16"), "{err}");
+    let err = fails(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&wide_image),
+        "--mask",
+        s(&wide_mask),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("32x16") && err.contains("--resize"), "{err}");
+    ok(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&wide_image),
+        "--mask",
+        s(&wide_mask),
+        "--resize",
+        "--steps",
+        "3",
+        "--out",
+        s(&out),
+    ]);
+    let err = fails(&[
+        "sample",
+        "--model",
+        s(&root("tests/fixtures/tiny-bundle")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("not a generator bundle"), "{err}");
+    let err = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--temperature",
+        "hot",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("--temperature"), "{err}");
+}
