@@ -89,3 +89,78 @@ pub fn peak_memory_mib() -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// Figures of the whole generator for one configuration and batch size.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GeneratorFigures {
+    pub config: String,
+    pub batch: usize,
+    pub resolution: usize,
+    pub prior_parameters: usize,
+    /// Seconds for one sampler step of the whole batch (prior forward + draws).
+    pub prior_seconds_per_step: f64,
+    pub decoder_seconds_per_image: f64,
+    /// Default steps × step time / batch + decode time: seconds per image at the configuration's steps.
+    pub end_to_end_seconds_per_image: f64,
+    pub default_steps: usize,
+    pub peak_mib: f64,
+}
+
+/// Times the sampler and decoder of a generator with batch `batch`. `timed_steps` sampler steps are
+/// timed after one untimed step.
+pub fn generator(
+    name: &str,
+    vqgan: &crate::vqgan::VqGan,
+    vq_config: &VqGanConfig,
+    prior: &crate::hourglass::Prior,
+    prior_config: &crate::hourglass::PriorConfig,
+    batch: usize,
+    timed_steps: usize,
+    default_steps: usize,
+    device: &Device,
+) -> GeneratorFigures {
+    use crate::sundae::sample::{Grids, SampleSettings, Schedule, sample};
+    reset_peak_memory();
+    let side = vq_config.latent_side();
+    let start = Grids::random(
+        batch,
+        side,
+        side,
+        prior_config.vocab_size,
+        &mut crate::train::SplitMix::new(1),
+    );
+    let settings = SampleSettings {
+        steps: timed_steps + 1,
+        early_stop: false,
+        proportion: Schedule::constant(0.5),
+        ..SampleSettings::default()
+    };
+    let mut marks = Vec::new();
+    let sampled = sample(prior, start, None, &settings, device, |_, _| {
+        marks.push(Instant::now())
+    });
+    let prior_seconds_per_step = if marks.len() > 1 {
+        (marks[marks.len() - 1] - marks[0]).as_secs_f64() / (marks.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
+    let grids = TokenGrids {
+        values: sampled.grids.tokens,
+        shape: [batch, side, side],
+    };
+    let timer = Instant::now();
+    let _ = crate::commands::decode_grids(vqgan, &grids, batch, device);
+    let decoder_seconds_per_image = timer.elapsed().as_secs_f64() / batch as f64;
+    GeneratorFigures {
+        config: name.to_string(),
+        batch,
+        resolution: vq_config.resolution,
+        prior_parameters: prior_config.parameter_count(),
+        prior_seconds_per_step,
+        decoder_seconds_per_image,
+        end_to_end_seconds_per_image: default_steps as f64 * prior_seconds_per_step / batch as f64
+            + decoder_seconds_per_image,
+        default_steps,
+        peak_mib: peak_memory_mib(),
+    }
+}

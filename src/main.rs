@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use sundae::generate::{self, Outputs};
+use sundae::hourglass::PriorConfig;
 use sundae::sundae::sample::{SampleSettings, Schedule};
 use sundae::{bench, bundle, commands, data, device, vqgan::VqGanConfig};
 
@@ -306,6 +307,21 @@ enum VqganCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The whole generator: prior seconds per sampler step, decoder seconds per image, end to end, peak memory.
+    Generator {
+        /// emoji (the built-in model, or random weights in its shape), ffhq256, ffhq1024, tiny, or a bundle directory.
+        #[arg(long, default_value = "emoji")]
+        config: String,
+        /// Comma-separated batch sizes.
+        #[arg(long, default_value = "1,8")]
+        batch: String,
+        /// Sampler steps timed (after one untimed step).
+        #[arg(long, default_value_t = 2)]
+        timed_steps: usize,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// VQ-GAN encode/decode time and peak memory with random weights.
     Vqgan {
         /// Comma-separated presets or vqgan.toml paths.
@@ -354,6 +370,47 @@ fn vqgan_config(name: &str) -> Result<VqGanConfig> {
     };
     config.validate()?;
     Ok(config)
+}
+
+/// A generator to benchmark: a named configuration with random weights (or the built-in model for
+/// `emoji` when it exists), or a bundle directory. Also returns the configuration's default steps.
+fn bench_generator(
+    name: &str,
+    device: &burn::tensor::Device,
+) -> Result<(
+    VqGanConfig,
+    sundae::vqgan::VqGan,
+    PriorConfig,
+    sundae::hourglass::Prior,
+    usize,
+)> {
+    let random = |vq: VqGanConfig, prior: PriorConfig, steps| {
+        let vqgan = sundae::vqgan::VqGan::new(&vq, device);
+        let model = sundae::hourglass::Prior::new(&prior, device);
+        Ok((vq, vqgan, prior, model, steps))
+    };
+    match name {
+        "ffhq1024" => random(VqGanConfig::ffhq1024(), PriorConfig::ffhq1024(), 100),
+        "ffhq256" => random(VqGanConfig::taming_f16(), PriorConfig::ffhq256(), 100),
+        "tiny" => random(VqGanConfig::tiny(), PriorConfig::tiny(), 20),
+        "emoji"
+            if !bundle::default_model_dir()
+                .join(bundle::PRIOR_CONFIG)
+                .is_file() =>
+        {
+            eprintln!("no built-in model yet: random weights in the emoji shape");
+            random(VqGanConfig::emoji64(), PriorConfig::emoji(), 50)
+        }
+        other => {
+            let dir = if other == "emoji" {
+                bundle::default_model_dir()
+            } else {
+                PathBuf::from(other)
+            };
+            let (vq, vqgan, prior_config, prior) = bundle::load_generator(&dir, device)?;
+            Ok((vq, vqgan, prior_config, prior, 50))
+        }
+    }
 }
 
 fn parse_split(name: &str) -> Result<data::Split> {
@@ -465,6 +522,56 @@ fn run(cli: Cli) -> Result<()> {
                 vqgan.as_deref(),
                 &device,
             )
+        }
+        Command::Bench(BenchCommand::Generator {
+            config,
+            batch,
+            timed_steps,
+            device: d,
+        }) => {
+            let device = device::parse(&d)?;
+            let (vq_config, vqgan, prior_config, prior, default_steps) =
+                bench_generator(&config, &device)?;
+            println!(
+                "{:<10} {:>5} {:>6} {:>9} {:>12} {:>12} {:>14} {:>9}",
+                "config",
+                "batch",
+                "res",
+                "prior",
+                "prior s/step",
+                "decode s/img",
+                "end-to-end s/img",
+                "peak MiB"
+            );
+            for b in batch.split(',').map(|b| b.trim().parse::<usize>()) {
+                let b =
+                    b.map_err(|_| anyhow::anyhow!("--batch takes comma-separated whole numbers"))?;
+                let f = bench::generator(
+                    &config,
+                    &vqgan,
+                    &vq_config,
+                    &prior,
+                    &prior_config,
+                    b.max(1),
+                    timed_steps.max(1),
+                    default_steps,
+                    &device,
+                );
+                println!(
+                    "{:<10} {:>5} {:>6} {:>8.1}M {:>12.3} {:>12.3} {:>14.3} {:>9.0}   ({} steps)",
+                    f.config,
+                    f.batch,
+                    f.resolution,
+                    f.prior_parameters as f64 / 1e6,
+                    f.prior_seconds_per_step,
+                    f.decoder_seconds_per_image,
+                    f.end_to_end_seconds_per_image,
+                    f.peak_mib,
+                    f.default_steps
+                );
+                println!("{}", serde_json::to_string(&f)?);
+            }
+            Ok(())
         }
         Command::Bench(BenchCommand::Vqgan {
             config,

@@ -137,6 +137,22 @@ impl PriorConfig {
         }
     }
 
+    /// The emoji prior: 8x8 grids of 512 codes (configs/prior-emoji.toml).
+    pub fn emoji() -> Self {
+        Self {
+            vocab_size: 512,
+            grid_height: 8,
+            grid_width: 8,
+            dim: 256,
+            heads: 4,
+            dim_head: 64,
+            depth: vec![2, 4, 2],
+            shorten_factor: 4,
+            ff_mult: 4,
+            num_classes: 0,
+        }
+    }
+
     /// A prior small enough for tests.
     pub fn tiny() -> Self {
         Self {

@@ -136,18 +136,18 @@ impl VqGanConfig {
         }
     }
 
-    /// A small model for 64x64 emoji: f=8 (8x8 token grids), 512 codes.
+    /// The emoji VQ-GAN of configs/vqgan-emoji.toml: 64x64, f=8 (8x8 token grids), 512 codes.
     pub fn emoji64() -> Self {
         Self {
             resolution: 64,
             in_channels: 3,
             out_ch: 3,
-            ch: 64,
-            ch_mult: vec![1, 1, 2, 2],
+            ch: 32,
+            ch_mult: vec![1, 2, 2, 4],
             num_res_blocks: 1,
             attn_resolutions: vec![8],
             z_channels: 64,
-            embed_dim: 64,
+            embed_dim: 32,
             n_embed: 512,
             dropout: 0.0,
             l2_normalize: false,
