@@ -108,6 +108,7 @@ pub struct GeneratorFigures {
 
 /// Times the sampler and decoder of a generator with batch `batch`. `timed_steps` sampler steps are
 /// timed after one untimed step.
+#[allow(clippy::too_many_arguments)]
 pub fn generator(
     name: &str,
     vqgan: &crate::vqgan::VqGan,

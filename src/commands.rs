@@ -243,6 +243,7 @@ fn mirrored(pixels: &[f32], side: usize) -> Vec<f32> {
 }
 
 /// `sundae encode`: a whole data set -> latent shards + manifest (see `data::latents`).
+#[allow(clippy::too_many_arguments)]
 pub fn encode_dataset(
     bundle_dir: &Path,
     source: &str,

@@ -63,7 +63,7 @@ impl PriorConfig {
                 self.shorten_factor
             );
         }
-        if self.depth.len() % 2 == 0 || self.depth.len() < 3 {
+        if self.depth.len().is_multiple_of(2) || self.depth.len() < 3 {
             bail!(
                 "prior config: depth {:?} must have an odd number (3, 5, ...) of entries: pre, valley, post",
                 self.depth
@@ -74,7 +74,7 @@ impl PriorConfig {
                 "prior config: vocab_size, dim, heads and dim_head must be positive (dim_head >= 4)"
             );
         }
-        if self.dim_head % 4 != 0 {
+        if !self.dim_head.is_multiple_of(4) {
             bail!(
                 "prior config: dim_head {} must be a multiple of 4 for 2D rotary embeddings",
                 self.dim_head

@@ -11,7 +11,7 @@ pub fn keep_pixels(mask: &RgbImage) -> Vec<bool> {
 /// A token is known only if every pixel of its f x f block is kept. `pixels` is row-major
 /// `height x width`; returns a row-major `(height/f) x (width/f)` grid.
 pub fn keep_tokens(pixels: &[bool], height: usize, width: usize, f: usize) -> Result<Vec<bool>> {
-    if height % f != 0 || width % f != 0 {
+    if !height.is_multiple_of(f) || !width.is_multiple_of(f) {
         bail!("a {width}x{height} mask does not split into {f}x{f} blocks");
     }
     let (h, w) = (height / f, width / f);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproduces the built-in generator (models/emoji) from nothing but the repository:
+# VQ-GAN on the emoji set at 64x64 -> latent data set (with mirror images) -> SUNDAE prior -> bundle.
+# Every stage resumes where it stopped when the script is run again.
+# Usage: scripts/train-emoji.sh [WORK_DIR]   (default runs/emoji)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-runs/emoji}
+mkdir -p "$work"
+cargo build --release -q
+sundae=target/release/sundae
+
+resume_flag() { [ -f "$1/checkpoint/latest" ] && echo --resume || true; }
+
+$sundae vqgan train --data emoji --config configs/vqgan-emoji.toml --run "$work/vqgan" \
+  $(resume_flag "$work/vqgan") --bundle "$work/vqgan-bundle"
+$sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split train --flip --out "$work/latents"
+$sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split validation --out "$work/latents-validation"
+$sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run "$work/prior" \
+  $(resume_flag "$work/prior") --vqgan "$work/vqgan-bundle"
+$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out models/emoji
+echo "built-in model written to models/emoji"
