@@ -40,6 +40,13 @@ const PRIOR_NAMES_BACK: [(&str, &str); 6] = [
     ),
 ];
 
+/// Reads a TOML file into `T`, naming the file in any error.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
@@ -88,10 +95,7 @@ pub fn save_prior(dir: &Path, config: &PriorConfig, model: &Prior) -> Result<()>
 /// Loads a prior from a bundle directory onto `device`.
 pub fn load_prior(dir: &Path, device: &Device) -> Result<(PriorConfig, Prior)> {
     let path = dir.join(PRIOR_CONFIG);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let config: PriorConfig = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let config: PriorConfig = read_toml(&path)?;
     config.validate()?;
     let weights = dir.join(PRIOR_WEIGHTS);
     if !weights.is_file() {
@@ -128,10 +132,7 @@ pub fn read_vqgan_config(dir: &Path) -> Result<VqGanConfig> {
         bail!("model bundle '{}' is not a directory", dir.display());
     }
     let path = dir.join(VQGAN_CONFIG);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let config: VqGanConfig = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let config: VqGanConfig = read_toml(&path)?;
     config.validate()?;
     Ok(config)
 }

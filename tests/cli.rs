@@ -2,43 +2,11 @@
 
 mod common;
 
-use common::fixture;
+use common::{fails, fixture, ok, s};
 use image::{Rgb, RgbImage};
 use ndarray::{Array3, ArrayD};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sundae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sundae"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sundae(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail; returns its stderr, checked to be a single `error:` line.
-fn fails(args: &[&str]) -> String {
-    let out = sundae(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 struct Setup {
     dir: tempfile::TempDir,

@@ -1,44 +1,17 @@
 //! Generation through the binary: sampling, inpainting, bundles, canvases, and bad input.
 
+mod common;
+
+use common::{fails, ok, s};
 use image::{GenericImageView, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use sundae::bundle::check_stages_agree;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::mask::keep_tokens;
 use sundae::vqgan::VqGanConfig;
 
-fn sundae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sundae"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sundae(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = sundae(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
-}
-
 fn root(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.

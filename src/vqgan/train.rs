@@ -90,10 +90,7 @@ impl Default for TrainSettings {
 
 impl VqGanTrainConfig {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let config: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        let config: Self = crate::bundle::read_toml(path)?;
         config.model.validate()?;
         if config.train.batch_size == 0 {
             bail!("{}: batch_size must be at least 1", path.display());
