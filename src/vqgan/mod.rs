@@ -8,6 +8,7 @@ pub mod discriminator;
 pub mod encoder;
 pub mod import;
 pub mod loss;
+pub mod lpips;
 pub mod model;
 pub mod quantize;
 pub mod train;

@@ -3,6 +3,7 @@
 use super::codebook::{CodebookUsage, restart_codes};
 use super::discriminator::Discriminator;
 use super::loss::{self, Reconstruction};
+use super::lpips::Lpips;
 use super::{VqGan, VqGanConfig};
 use crate::bundle::write_atomic;
 use crate::commands::images_to_tensor;
@@ -39,6 +40,9 @@ pub struct TrainSettings {
     /// Adam learning rate for both networks (betas 0.5, 0.9 as in taming).
     pub learning_rate: f64,
     pub reconstruction: Reconstruction,
+    /// VGG16 + LPIPS heads (safetensors, torchvision names): enables the perceptual term.
+    pub vgg16: Option<std::path::PathBuf>,
+    pub perceptual_weight: f64,
     /// Weight of the quantizer's loss; `beta` weighs its codebook term (taming's legacy order).
     pub codebook_weight: f64,
     pub beta: f64,
@@ -69,6 +73,8 @@ impl Default for TrainSettings {
             batch_size: 8,
             learning_rate: 1e-4,
             reconstruction: Reconstruction::L1,
+            vgg16: None,
+            perceptual_weight: 1.0,
             codebook_weight: 1.0,
             beta: 0.25,
             disc_start: 10_000,
@@ -135,6 +141,8 @@ pub struct VqGanTrainer {
     /// Steps completed.
     pub step: u64,
     pub usage: CodebookUsage,
+    /// The perceptual measure, when VGG16 weights were given.
+    pub lpips: Option<Lpips>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -167,7 +175,24 @@ impl VqGanTrainer {
             disc_optim: adam(),
             step: 0,
             usage: CodebookUsage::new(config.model.n_embed, settings.usage_window),
+            lpips: None,
             settings,
+        }
+    }
+
+    /// taming's nll: mean pixel distance plus, with LPIPS, the weighted mean perceptual distance.
+    fn nll(&self, x: Tensor<4>, xrec: Tensor<4>) -> Tensor<1> {
+        let pixels =
+            loss::reconstruction(self.settings.reconstruction, x.clone(), xrec.clone()).mean();
+        match &self.lpips {
+            Some(lpips) => {
+                pixels
+                    + lpips
+                        .forward(x, xrec)
+                        .mean()
+                        .mul_scalar(self.settings.perceptual_weight)
+            }
+            None => pixels,
         }
     }
 
@@ -181,7 +206,7 @@ impl VqGanTrainer {
             .decoder
             .features(self.model.post_quant_conv.forward(quantized.latents));
         let xrec = self.model.decoder.conv_out.forward(features.clone());
-        let nll = loss::reconstruction(s.reconstruction, x.clone(), xrec.clone()).mean();
+        let nll = self.nll(x.clone(), xrec.clone());
         let disc_active = self.step >= s.disc_start;
 
         let mut report = StepReport {
@@ -346,7 +371,7 @@ pub fn train(
     let train_set = data::load(data_source, resolution, Split::Train)?;
     let validation = validation_images(data_source, resolution, s.validation_images, &train_set)?;
     eprintln!(
-        "training on {} images at {resolution}x{resolution}; no perceptual (LPIPS) term in this version: pixel, codebook and GAN losses only",
+        "training on {} images at {resolution}x{resolution}",
         train_set.samples.len()
     );
 
@@ -354,6 +379,12 @@ pub fn train(
     // Seeded so that a run is reproducible, including one killed before its first checkpoint.
     autodiff.seed(s.seed);
     let mut trainer = VqGanTrainer::new(&config, &autodiff);
+    match &s.vgg16 {
+        Some(path) => trainer.lpips = Some(Lpips::load(path, &autodiff)?),
+        None => eprintln!(
+            "no VGG16 weights given (train.vgg16): training without the perceptual (LPIPS) term"
+        ),
+    }
     resume_latest(&run, &mut trainer)?;
     let pixels: Arc<Vec<Vec<f32>>> =
         Arc::new(train_set.samples.into_iter().map(|s| s.pixels).collect());
