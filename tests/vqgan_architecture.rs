@@ -97,6 +97,19 @@ fn invalid_configs_are_rejected_with_a_reason() {
             .to_string()
             .contains("GroupNorm")
     );
+    let zero_groups = VqGanConfig {
+        norm_groups: 0,
+        ..VqGanConfig::tiny()
+    };
+    assert!(zero_groups.validate().is_err());
+    let fewer_groups = VqGanConfig {
+        ch: 48,
+        norm_groups: 16,
+        ..VqGanConfig::tiny()
+    };
+    assert!(fewer_groups.validate().is_ok());
+    let model = VqGan::new(&fewer_groups, &device::cpu());
+    assert_eq!(model.encoder.norm_out.num_groups, 16);
     let indivisible = VqGanConfig {
         resolution: 17,
         ..VqGanConfig::tiny()

@@ -9,9 +9,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-/// GroupNorm(32 groups, eps 1e-6, affine), as taming's `Normalize`.
-pub fn normalize(channels: usize, device: &Device) -> GroupNorm {
-    GroupNormConfig::new(32, channels)
+/// GroupNorm(eps 1e-6, affine), as taming's `Normalize` (which always uses 32 groups).
+pub fn normalize(channels: usize, groups: usize, device: &Device) -> GroupNorm {
+    GroupNormConfig::new(groups, channels)
         .with_epsilon(1e-6)
         .init(device)
 }
@@ -39,11 +39,11 @@ pub struct ResnetBlock {
 }
 
 impl ResnetBlock {
-    pub fn new(cin: usize, cout: usize, device: &Device) -> Self {
+    pub fn new(cin: usize, cout: usize, groups: usize, device: &Device) -> Self {
         Self {
-            norm1: normalize(cin, device),
+            norm1: normalize(cin, groups, device),
             conv1: conv3x3(cin, cout, device),
-            norm2: normalize(cout, device),
+            norm2: normalize(cout, groups, device),
             conv2: conv3x3(cout, cout, device),
             nin_shortcut: (cin != cout).then(|| conv1x1(cin, cout, device)),
         }
@@ -72,9 +72,9 @@ pub struct AttnBlock {
 }
 
 impl AttnBlock {
-    pub fn new(channels: usize, device: &Device) -> Self {
+    pub fn new(channels: usize, groups: usize, device: &Device) -> Self {
         Self {
-            norm: normalize(channels, device),
+            norm: normalize(channels, groups, device),
             q: conv1x1(channels, channels, device),
             k: conv1x1(channels, channels, device),
             v: conv1x1(channels, channels, device),

@@ -25,9 +25,21 @@ pub struct VqGanConfig {
     pub n_embed: usize,
     #[serde(default)]
     pub dropout: f64,
+    /// GroupNorm groups. Taming always uses 32; with few channels per level fewer groups keep
+    /// several channels per group, so that normalising does not erase each channel's mean (colour).
+    #[serde(default = "thirty_two", skip_serializing_if = "is_thirty_two")]
+    pub norm_groups: usize,
     /// ViT-VQGAN's remedy for codebook collapse: compare and quantise l2-normalised vectors.
     #[serde(default, skip_serializing_if = "is_false")]
     pub l2_normalize: bool,
+}
+
+fn thirty_two() -> usize {
+    32
+}
+
+fn is_thirty_two(value: &usize) -> bool {
+    *value == 32
 }
 
 fn is_false(value: &bool) -> bool {
@@ -63,10 +75,14 @@ impl VqGanConfig {
         {
             bail!("vqgan config: channel counts must be positive");
         }
+        if self.norm_groups == 0 {
+            bail!("vqgan config: norm_groups must be at least 1");
+        }
+        let groups = self.norm_groups;
         for (i, width) in self.channel_widths().iter().enumerate() {
-            if !width.is_multiple_of(32) {
+            if !width.is_multiple_of(groups) {
                 bail!(
-                    "vqgan config: level {i} has {width} channels, which GroupNorm(32) cannot split; use multiples of 32"
+                    "vqgan config: level {i} has {width} channels, which GroupNorm({groups}) cannot split; use multiples of {groups}"
                 );
             }
         }
@@ -102,6 +118,7 @@ impl VqGanConfig {
             embed_dim: 256,
             n_embed: 1024,
             dropout: 0.0,
+            norm_groups: 32,
             l2_normalize: false,
         }
     }
@@ -132,6 +149,7 @@ impl VqGanConfig {
             embed_dim: 8,
             n_embed: 16,
             dropout: 0.0,
+            norm_groups: 32,
             l2_normalize: false,
         }
     }
@@ -150,6 +168,7 @@ impl VqGanConfig {
             embed_dim: 32,
             n_embed: 512,
             dropout: 0.0,
+            norm_groups: 8,
             l2_normalize: false,
         }
     }

@@ -31,6 +31,7 @@ impl Decoder {
     pub fn new(config: &VqGanConfig, device: &Device) -> Self {
         let widths = config.channel_widths();
         let levels = config.levels();
+        let g = config.norm_groups;
         let mut cin = widths[levels - 1];
         let mut resolution = config.latent_side();
         let mut up: Vec<DecoderLevel> = Vec::with_capacity(levels);
@@ -39,10 +40,10 @@ impl Decoder {
             let mut block = Vec::new();
             let mut attn = Vec::new();
             for _ in 0..=config.num_res_blocks {
-                block.push(ResnetBlock::new(cin, cout, device));
+                block.push(ResnetBlock::new(cin, cout, g, device));
                 cin = cout;
                 if config.attn_resolutions.contains(&resolution) {
-                    attn.push(AttnBlock::new(cout, device));
+                    attn.push(AttnBlock::new(cout, g, device));
                 }
             }
             let upsample = (level != 0).then(|| Upsample::new(cout, device));
@@ -59,9 +60,9 @@ impl Decoder {
         let top = widths[levels - 1];
         Self {
             conv_in: conv3x3(config.z_channels, top, device),
-            mid: Mid::new(top, device),
+            mid: Mid::new(top, g, device),
             up,
-            norm_out: normalize(cin, device),
+            norm_out: normalize(cin, g, device),
             conv_out: conv3x3(cin, config.out_ch, device),
         }
     }

@@ -25,11 +25,11 @@ pub struct Mid {
 }
 
 impl Mid {
-    pub fn new(channels: usize, device: &Device) -> Self {
+    pub fn new(channels: usize, groups: usize, device: &Device) -> Self {
         Self {
-            block_1: ResnetBlock::new(channels, channels, device),
-            attn_1: AttnBlock::new(channels, device),
-            block_2: ResnetBlock::new(channels, channels, device),
+            block_1: ResnetBlock::new(channels, channels, groups, device),
+            attn_1: AttnBlock::new(channels, groups, device),
+            block_2: ResnetBlock::new(channels, channels, groups, device),
         }
     }
 
@@ -67,6 +67,7 @@ impl Encoder {
     pub fn new(config: &VqGanConfig, device: &Device) -> Self {
         let widths = config.channel_widths();
         let levels = config.levels();
+        let g = config.norm_groups;
         let mut resolution = config.resolution;
         let mut cin = config.ch;
         let mut down = Vec::with_capacity(levels);
@@ -74,10 +75,10 @@ impl Encoder {
             let mut block = Vec::new();
             let mut attn = Vec::new();
             for _ in 0..config.num_res_blocks {
-                block.push(ResnetBlock::new(cin, cout, device));
+                block.push(ResnetBlock::new(cin, cout, g, device));
                 cin = cout;
                 if config.attn_resolutions.contains(&resolution) {
-                    attn.push(AttnBlock::new(cout, device));
+                    attn.push(AttnBlock::new(cout, g, device));
                 }
             }
             let downsample = (level + 1 < levels).then(|| Downsample::new(cout, device));
@@ -93,8 +94,8 @@ impl Encoder {
         Self {
             conv_in: conv3x3(config.in_channels, config.ch, device),
             down,
-            mid: Mid::new(cin, device),
-            norm_out: normalize(cin, device),
+            mid: Mid::new(cin, g, device),
+            norm_out: normalize(cin, g, device),
             conv_out: conv3x3(cin, config.z_channels, device),
         }
     }

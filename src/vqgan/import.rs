@@ -84,6 +84,7 @@ fn vqgan_config_from(vq: &Value) -> Result<VqGanConfig> {
         embed_dim: int(params, "embed_dim")?,
         n_embed: int(params, "n_embed")?,
         dropout: dd.get("dropout").and_then(Value::as_f64).unwrap_or(0.0),
+        norm_groups: 32,
         l2_normalize: false,
     })
 }
