@@ -310,3 +310,31 @@ pub fn encode_dataset(
         },
     )
 }
+
+/// The first `count` validation emoji, written as PNGs into a temporary folder so they go
+/// through the same reading path as the user's own images.
+pub struct EmojiInputs {
+    _dir: tempfile::TempDir,
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn emoji_inputs(vqgan: &Path, count: usize) -> Result<EmojiInputs> {
+    let resolution = bundle::read_vqgan_config(vqgan)?.resolution;
+    let dir = tempfile::tempdir()?;
+    let mut paths = Vec::new();
+    for code in crate::data::emoji::codes()
+        .filter(|c| crate::data::emoji::is_validation(c))
+        .take(count)
+    {
+        let Some(image) = crate::data::emoji::render(code, resolution) else {
+            continue;
+        };
+        let path = dir.path().join(format!("{code}.png"));
+        image.save(&path)?;
+        paths.push(path);
+    }
+    if paths.is_empty() {
+        bail!("no emoji could be rendered");
+    }
+    Ok(EmojiInputs { _dir: dir, paths })
+}

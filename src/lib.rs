@@ -1,7 +1,8 @@
 //! sundae: megapixel image generation with a VQ-GAN and a SUNDAE prior, on burn.
 //!
-//! The model code (`vqgan`) knows nothing about files; `bundle`, `data` and `tokens` move things
-//! between disk and tensors; `commands` wires them together for the CLI in `main.rs`.
+//! The model code (`vqgan`, `hourglass`, `sundae`) knows nothing about files; `bundle`, `data` and
+//! `tokens` move things between disk and tensors; `train` is the loop both trainers share;
+//! `commands` and `generate` wire it all together for the CLI in `main.rs`; `bench` prints figures.
 
 pub mod bench;
 pub mod bundle;

@@ -672,7 +672,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             let device = device::parse(&d.device)?;
             let scratch;
             if emoji > 0 {
-                scratch = emoji_inputs(&vqgan, emoji)?;
+                scratch = commands::emoji_inputs(&vqgan, emoji)?;
                 images.extend(scratch.paths.iter().cloned());
             }
             let psnr = commands::vqgan_reconstruct(&vqgan, &images, &out, d.batch_size, &device)?;
@@ -707,32 +707,4 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The first `count` validation emoji, written as PNGs into a temporary folder so they go
-/// through the same reading path as the user's own images.
-struct EmojiInputs {
-    _dir: tempfile::TempDir,
-    paths: Vec<PathBuf>,
-}
-
-fn emoji_inputs(vqgan: &std::path::Path, count: usize) -> Result<EmojiInputs> {
-    let resolution = bundle::read_vqgan_config(vqgan)?.resolution;
-    let dir = tempfile::tempdir()?;
-    let mut paths = Vec::new();
-    for code in data::emoji::codes()
-        .filter(|c| data::emoji::is_validation(c))
-        .take(count)
-    {
-        let Some(image) = data::emoji::render(code, resolution) else {
-            continue;
-        };
-        let path = dir.path().join(format!("{code}.png"));
-        image.save(&path)?;
-        paths.push(path);
-    }
-    if paths.is_empty() {
-        bail!("no emoji could be rendered");
-    }
-    Ok(EmojiInputs { _dir: dir, paths })
 }
