@@ -74,13 +74,14 @@ pub fn fit<T: Checkpointed, B: Send + 'static>(
             let seconds = last_log.0.elapsed().as_secs_f64().max(1e-9);
             record["items_per_second"] =
                 (((done - last_log.1) as usize * cadence.batch_items) as f64 / seconds).into();
-            last_log = (Instant::now(), done);
             if sampling && let serde_json::Value::Object(extra) = sample(trainer, done)? {
                 record
                     .as_object_mut()
                     .expect("metrics are an object")
                     .extend(extra);
             }
+            // Sampling time stays out of the next interval's throughput.
+            last_log = (Instant::now(), done);
             run.log_metrics(&record)?;
         }
         if done.is_multiple_of(cadence.checkpoint_every.max(1)) || done == cadence.steps {
