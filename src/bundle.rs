@@ -5,9 +5,10 @@ use crate::hourglass::{Prior, PriorConfig};
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::store::{
-    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-    SafetensorsStore,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot,
+    PyTorchToBurnAdapter, SafetensorsStore,
 };
+use burn::tensor::DType;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -61,34 +62,56 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Saves a VQ-GAN bundle (config and weights) into `dir`, creating it if needed.
-pub fn save_vqgan(dir: &Path, config: &VqGanConfig, model: &VqGan) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+/// How float weights are stored in a bundle. Loading accepts either and computes in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    #[default]
+    F32,
+    /// Half the size; weights are rounded to f16.
+    F16,
+}
+
+/// Weights as safetensors bytes under PyTorch names (after `renames`).
+fn weights_bytes<M: ModuleSnapshot>(
+    model: &M,
+    renames: &[(&str, &str)],
+    storage: Storage,
+) -> Result<Vec<u8>> {
+    let store = SafetensorsStore::from_bytes(None);
+    let mut store = match storage {
+        Storage::F32 => store.with_to_adapter(BurnToPyTorchAdapter),
+        Storage::F16 => {
+            store.with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F16)))
+        }
+    };
+    for (from, to) in renames {
+        store = store.with_key_remapping(*from, *to);
+    }
     model
         .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the VQ-GAN weights: {e}"))?;
-    let bytes = store
+        .map_err(|e| anyhow::anyhow!("cannot serialise the weights: {e}"))?;
+    store
         .get_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the VQ-GAN weights: {e}"))?;
-    write_atomic(&dir.join(VQGAN_WEIGHTS), &bytes)?;
+        .map_err(|e| anyhow::anyhow!("cannot serialise the weights: {e}"))
+}
+
+/// Saves a VQ-GAN bundle (config and weights) into `dir`, creating it if needed.
+pub fn save_vqgan(dir: &Path, config: &VqGanConfig, model: &VqGan, storage: Storage) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomic(
+        &dir.join(VQGAN_WEIGHTS),
+        &weights_bytes(model, &[], storage)?,
+    )?;
     write_atomic(&dir.join(VQGAN_CONFIG), toml::to_string(config)?.as_bytes())
 }
 
 /// Saves a prior (config and weights, reference tensor names) into `dir`.
-pub fn save_prior(dir: &Path, config: &PriorConfig, model: &Prior) -> Result<()> {
+pub fn save_prior(dir: &Path, config: &PriorConfig, model: &Prior, storage: Storage) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
-    for (from, to) in PRIOR_NAMES {
-        store = store.with_key_remapping(from, to);
-    }
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the prior weights: {e}"))?;
-    let bytes = store
-        .get_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the prior weights: {e}"))?;
-    write_atomic(&dir.join(PRIOR_WEIGHTS), &bytes)?;
+    write_atomic(
+        &dir.join(PRIOR_WEIGHTS),
+        &weights_bytes(model, &PRIOR_NAMES, storage)?,
+    )?;
     write_atomic(&dir.join(PRIOR_CONFIG), toml::to_string(config)?.as_bytes())
 }
 
@@ -108,12 +131,7 @@ pub fn load_prior(dir: &Path, device: &Device) -> Result<(PriorConfig, Prior)> {
 
 /// The prior's tensors as they are named on disk.
 pub fn prior_tensor_names(model: &Prior) -> Vec<(String, Vec<usize>)> {
-    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
-    for (from, to) in PRIOR_NAMES {
-        store = store.with_key_remapping(from, to);
-    }
-    let _ = model.save_into(&mut store);
-    let bytes = store.get_bytes().unwrap_or_default();
+    let bytes = weights_bytes(model, &PRIOR_NAMES, Storage::F32).unwrap_or_default();
     let mut names: Vec<(String, Vec<usize>)> = safetensors::SafeTensors::deserialize(&bytes)
         .map(|t| {
             t.tensors()
@@ -160,7 +178,7 @@ fn load_renamed<M: ModuleSnapshot>(
     renames: &[(&str, &str)],
 ) -> Result<()> {
     let mut store = SafetensorsStore::from_file(path)
-        .with_from_adapter(PyTorchToBurnAdapter)
+        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
         .validate(false)
         .allow_partial(true);
     for (from, to) in renames {

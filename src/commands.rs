@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
 pub fn vqgan_import(yaml: &Path, ckpt: &Path, out: &Path, device: &Device) -> Result<VqGanConfig> {
     let (config, model) = crate::vqgan::import::import_taming(yaml, ckpt, device)?;
-    bundle::save_vqgan(out, &config, &model)?;
+    bundle::save_vqgan(out, &config, &model, bundle::Storage::F32)?;
     Ok(config)
 }
 

@@ -345,7 +345,13 @@ fn encode_canvas(vqgan: &VqGan, pixels: Vec<f32>, w: usize, h: usize, device: &D
 }
 
 /// `sundae bundle`: a VQ-GAN bundle plus a prior run's latest checkpoint -> one generator bundle.
-pub fn join(vqgan_dir: &Path, prior_run: &Path, out: &Path, device: &Device) -> Result<()> {
+pub fn join(
+    vqgan_dir: &Path,
+    prior_run: &Path,
+    out: &Path,
+    storage: bundle::Storage,
+    device: &Device,
+) -> Result<()> {
     let (vq_config, vqgan) = bundle::load_vqgan(vqgan_dir, device)?;
     let run = RunDir {
         root: prior_run.to_path_buf(),
@@ -357,6 +363,6 @@ pub fn join(vqgan_dir: &Path, prior_run: &Path, out: &Path, device: &Device) -> 
         .with_context(|| format!("{} holds no checkpoint", prior_run.display()))?;
     let mut trainer = PriorTrainer::new(&config, &device.clone().autodiff());
     trainer.load(&checkpoint)?;
-    bundle::save_vqgan(out, &vq_config, &vqgan)?;
-    bundle::save_prior(out, &config.model, &trainer.model.valid())
+    bundle::save_vqgan(out, &vq_config, &vqgan, storage)?;
+    bundle::save_prior(out, &config.model, &trainer.model.valid(), storage)
 }

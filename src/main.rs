@@ -111,6 +111,9 @@ enum Command {
         /// Generator bundle directory to write.
         #[arg(long)]
         out: PathBuf,
+        /// Store the weights as f16 (half the size; loading converts them back to f32).
+        #[arg(long)]
+        half: bool,
     },
     /// Print speed and memory figures.
     #[command(subcommand)]
@@ -467,8 +470,18 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} -> {}", report.line(), sampling.out.display());
             Ok(())
         }
-        Command::Bundle { vqgan, prior, out } => {
-            generate::join(&vqgan, &prior, &out, &device::cpu())?;
+        Command::Bundle {
+            vqgan,
+            prior,
+            out,
+            half,
+        } => {
+            let storage = if half {
+                bundle::Storage::F16
+            } else {
+                bundle::Storage::F32
+            };
+            generate::join(&vqgan, &prior, &out, storage, &device::cpu())?;
             println!("wrote the generator bundle {}", out.display());
             Ok(())
         }
@@ -702,7 +715,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
         VqganCommand::Init { config, out } => {
             let config = vqgan_config(&config)?;
             let model = sundae::vqgan::VqGan::new(&config, &device::cpu());
-            bundle::save_vqgan(&out, &config, &model)?;
+            bundle::save_vqgan(&out, &config, &model, bundle::Storage::F32)?;
             println!("wrote a randomly initialised VQ-GAN to {}", out.display());
         }
     }

@@ -16,7 +16,7 @@ fn tiny_bundle(dir: &Path) -> VqGan {
         &device::cpu(),
     )
     .unwrap();
-    save_vqgan(dir, &config, &model).unwrap();
+    save_vqgan(dir, &config, &model, sundae::bundle::Storage::F32).unwrap();
     model
 }
 
@@ -149,4 +149,54 @@ fn a_corrupt_weights_file_is_an_error() {
     std::fs::write(dir.path().join(VQGAN_WEIGHTS), b"garbage").unwrap();
     let message = error_of(load_vqgan(dir.path(), &device::cpu()));
     assert!(message.contains(VQGAN_WEIGHTS), "{message}");
+}
+
+#[test]
+fn half_precision_bundles_are_half_the_size_and_load_as_f32() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use sundae::bundle::{PRIOR_WEIGHTS, Storage, load_prior, save_prior};
+    use sundae::hourglass::{Prior, PriorConfig};
+    let config = PriorConfig::tiny();
+    let model = Prior::new(&config, &device::cpu());
+    let full = tempfile::tempdir().unwrap();
+    let half = tempfile::tempdir().unwrap();
+    save_prior(full.path(), &config, &model, Storage::F32).unwrap();
+    save_prior(half.path(), &config, &model, Storage::F16).unwrap();
+    let size = |dir: &Path| std::fs::metadata(dir.join(PRIOR_WEIGHTS)).unwrap().len() as f64;
+    let ratio = size(half.path()) / size(full.path());
+    assert!(
+        (0.45..0.6).contains(&ratio),
+        "f16 file is {ratio} of the f32 one"
+    );
+    let bytes = std::fs::read(half.path().join(PRIOR_WEIGHTS)).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(
+        tensors
+            .tensors()
+            .iter()
+            .all(|(_, v)| v.dtype() == safetensors::Dtype::F16)
+    );
+
+    let (_, loaded) = load_prior(half.path(), &device::cpu()).unwrap();
+    let grid = Tensor::<3, Int>::from_data(
+        TensorData::new((0..64).map(|i| i % 16).collect::<Vec<i64>>(), [1, 8, 8]),
+        &device::cpu(),
+    );
+    let a: Vec<f32> = model
+        .forward(grid.clone(), None)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let b = loaded.forward(grid, None);
+    assert_eq!(b.dtype(), burn::tensor::DType::F32);
+    let b: Vec<f32> = b.into_data().iter::<f32>().collect();
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff > 0.0 && diff < 0.05,
+        "f16 rounding changed logits by {diff}"
+    );
 }

@@ -258,7 +258,7 @@ fn tensor_names_follow_the_reference_and_round_trip() {
     assert_eq!(shapes["transformer.downsample.proj.weight"], vec![32, 128]);
 
     let dir = tempfile::tempdir().unwrap();
-    save_prior(dir.path(), &config, &model).unwrap();
+    save_prior(dir.path(), &config, &model, sundae::bundle::Storage::F32).unwrap();
     let (loaded_config, loaded) = load_prior(dir.path(), &device::cpu()).unwrap();
     assert_eq!(loaded_config, config);
     let grid = tokens((0..64).map(|i| i % 16).collect(), 8, 8);

@@ -485,5 +485,10 @@ pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()>
         .with_context(|| format!("{} holds no checkpoint", run_path.display()))?;
     let mut trainer = VqGanTrainer::new(&config, &device.clone().autodiff());
     trainer.load(&dir)?;
-    crate::bundle::save_vqgan(out, &config.model, &trainer.model.valid())
+    crate::bundle::save_vqgan(
+        out,
+        &config.model,
+        &trainer.model.valid(),
+        crate::bundle::Storage::F32,
+    )
 }
