@@ -184,34 +184,68 @@ fn write_outputs(tiles: &[RgbImage], outputs: &Outputs) -> Result<()> {
     Ok(())
 }
 
-/// `sundae sample`: `count` images from uniformly random tokens.
-#[allow(clippy::too_many_arguments)]
-pub fn sample_images(
-    model_dir: &Path,
-    count: usize,
-    settings: &SampleSettings,
-    batch_size: usize,
-    size: (Option<usize>, Option<usize>),
-    outputs: &Outputs,
-    device: &Device,
-) -> Result<Report> {
-    if count == 0 {
-        bail!("-n must be at least 1");
+/// What `sample` and `inpaint` share: the model, how many images, how to sample, where to write.
+pub struct Job<'a> {
+    pub model_dir: &'a Path,
+    pub count: usize,
+    pub settings: SampleSettings,
+    pub batch_size: usize,
+    /// Canvas width and height in pixels; the model's resolution where None.
+    pub size: (Option<usize>, Option<usize>),
+    pub outputs: Outputs,
+}
+
+/// A loaded generator and the canvas a job asked for.
+struct Loaded {
+    vq_config: VqGanConfig,
+    vqgan: VqGan,
+    prior_config: crate::hourglass::PriorConfig,
+    prior: Prior,
+    width: usize,
+    height: usize,
+}
+
+impl Job<'_> {
+    fn load(&self, device: &Device) -> Result<Loaded> {
+        if self.count == 0 {
+            bail!("-n must be at least 1");
+        }
+        let (vq_config, vqgan, prior_config, prior) =
+            bundle::load_generator(self.model_dir, device)?;
+        let (width, height) = canvas(&vq_config, &prior_config, self.size.0, self.size.1)?;
+        Ok(Loaded {
+            vq_config,
+            vqgan,
+            prior_config,
+            prior,
+            width,
+            height,
+        })
     }
-    let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(model_dir, device)?;
-    let (w, h) = canvas(&vq_config, &prior_config, size.0, size.1)?;
-    let f = vq_config.downsampling();
+}
+
+/// `sundae sample`: `count` images from uniformly random tokens.
+pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
+    let g = job.load(device)?;
+    let f = g.vq_config.downsampling();
     let starts = Grids::random(
-        count,
-        h / f,
-        w / f,
-        prior_config.vocab_size,
-        &mut SplitMix::keyed(settings.seed, 40, 0),
+        job.count,
+        g.height / f,
+        g.width / f,
+        g.prior_config.vocab_size,
+        &mut SplitMix::keyed(job.settings.seed, 40, 0),
     );
     let (tiles, report) = generate(
-        &prior, &vqgan, starts, None, settings, batch_size, outputs, device,
+        &g.prior,
+        &g.vqgan,
+        starts,
+        None,
+        &job.settings,
+        job.batch_size,
+        &job.outputs,
+        device,
     )?;
-    write_outputs(&tiles, outputs)?;
+    write_outputs(&tiles, &job.outputs)?;
     Ok(report)
 }
 
@@ -226,22 +260,9 @@ pub struct InpaintInput<'a> {
 }
 
 /// `sundae inpaint`: `count` completions of the regions a mask marks (non-white), keeping the rest.
-#[allow(clippy::too_many_arguments)]
-pub fn inpaint(
-    model_dir: &Path,
-    input: &InpaintInput,
-    count: usize,
-    settings: &SampleSettings,
-    batch_size: usize,
-    size: (Option<usize>, Option<usize>),
-    outputs: &Outputs,
-    device: &Device,
-) -> Result<Report> {
-    if count == 0 {
-        bail!("-n must be at least 1");
-    }
-    let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(model_dir, device)?;
-    let (w, h) = canvas(&vq_config, &prior_config, size.0, size.1)?;
+pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Report> {
+    let g = job.load(device)?;
+    let (w, h, count, settings) = (g.width, g.height, job.count, &job.settings);
     let image = read_rgb(input.image)?;
     let mask = read_rgb(input.mask)?;
     if mask.dimensions() != image.dimensions() && !input.resize {
@@ -269,7 +290,7 @@ pub fn inpaint(
     }
     let image = fit_to(&image, w, h, image::imageops::FilterType::CatmullRom);
     let mask = fit_to(&mask, w, h, image::imageops::FilterType::Nearest);
-    let f = vq_config.downsampling();
+    let f = g.vq_config.downsampling();
     let keep_px = keep_pixels(&mask);
     let keep_tok = keep_tokens(&keep_px, h, w, f)?;
     if keep_tok.iter().all(|&k| k) {
@@ -278,7 +299,7 @@ pub fn inpaint(
         );
     }
 
-    let encoded = encode_canvas(&vqgan, images::to_chw(&image), w, h, device);
+    let encoded = encode_canvas(&g.vqgan, images::to_chw(&image), w, h, device);
     let n = keep_tok.len();
     let mut rng = SplitMix::keyed(settings.seed, 43, 0);
     let mut tokens = Vec::with_capacity(count * n);
@@ -287,7 +308,7 @@ pub fn inpaint(
             if k {
                 t
             } else {
-                rng.below(prior_config.vocab_size) as i64
+                rng.below(g.prior_config.vocab_size) as i64
             }
         }));
     }
@@ -299,13 +320,13 @@ pub fn inpaint(
         width: w / f,
     };
     let (mut tiles, report) = generate(
-        &prior,
-        &vqgan,
+        &g.prior,
+        &g.vqgan,
         starts,
         Some(&keep),
         settings,
-        batch_size,
-        outputs,
+        job.batch_size,
+        &job.outputs,
         device,
     )?;
     if input.paste {
@@ -317,7 +338,7 @@ pub fn inpaint(
             }
         }
     }
-    write_outputs(&tiles, outputs)?;
+    write_outputs(&tiles, &job.outputs)?;
     Ok(report)
 }
 

@@ -175,6 +175,9 @@ struct SamplingArgs {
     /// Write the decoded intermediate states of the first image as a strip (the paper's Figure 2).
     #[arg(long)]
     save_steps: Option<PathBuf>,
+    /// Where the built-in model lives (not a flag).
+    #[arg(skip = bundle::default_model_dir())]
+    default_model: PathBuf,
 }
 
 impl SamplingArgs {
@@ -202,16 +205,20 @@ impl SamplingArgs {
         })
     }
 
-    fn outputs(&self) -> Outputs {
-        Outputs {
-            grid: self.out.clone(),
-            dir: self.out_dir.clone(),
-            steps_strip: self.save_steps.clone(),
-        }
-    }
-
-    fn model(&self) -> PathBuf {
-        self.model.clone().unwrap_or_else(bundle::default_model_dir)
+    /// The generation job these flags describe, for `count` images.
+    fn job(&self, count: usize) -> Result<generate::Job<'_>> {
+        Ok(generate::Job {
+            model_dir: self.model.as_deref().unwrap_or(&self.default_model),
+            count,
+            settings: self.settings()?,
+            batch_size: self.batch_size,
+            size: (self.width, self.height),
+            outputs: Outputs {
+                grid: self.out.clone(),
+                dir: self.out_dir.clone(),
+                steps_strip: self.save_steps.clone(),
+            },
+        })
     }
 }
 
@@ -430,15 +437,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Vqgan(command) => run_vqgan(command),
         Command::Sample { sampling, count } => {
             let device = device::parse(&sampling.device)?;
-            let report = generate::sample_images(
-                &sampling.model(),
-                count,
-                &sampling.settings()?,
-                sampling.batch_size,
-                (sampling.width, sampling.height),
-                &sampling.outputs(),
-                &device,
-            )?;
+            let report = generate::sample_images(&sampling.job(count)?, &device)?;
             println!("{} -> {}", report.line(), sampling.out.display());
             Ok(())
         }
@@ -457,16 +456,7 @@ fn run(cli: Cli) -> Result<()> {
                 resize,
                 paste,
             };
-            let report = generate::inpaint(
-                &sampling.model(),
-                &input,
-                count,
-                &sampling.settings()?,
-                sampling.batch_size,
-                (sampling.width, sampling.height),
-                &sampling.outputs(),
-                &device,
-            )?;
+            let report = generate::inpaint(&sampling.job(count)?, &input, &device)?;
             println!("{} -> {}", report.line(), sampling.out.display());
             Ok(())
         }
