@@ -115,6 +115,10 @@ pub struct StepReport {
     pub discriminator: f64,
     pub adaptive_weight: f64,
     pub psnr: f64,
+    /// Share of codes used over the usage window, and the effective number of codes, both measured
+    /// before any dead-code restart of this step.
+    pub codebook_usage: f64,
+    pub perplexity: f64,
 }
 
 impl StepReport {
@@ -217,6 +221,8 @@ impl VqGanTrainer {
             discriminator: 0.0,
             adaptive_weight: 0.0,
             psnr: psnr_of(x.clone(), xrec.clone()),
+            codebook_usage: 0.0,
+            perplexity: 0.0,
         };
         let mut ae_loss = nll + quantized.loss.mul_scalar(s.codebook_weight);
         if disc_active {
@@ -251,6 +257,8 @@ impl VqGanTrainer {
 
         let indices: Vec<i64> = quantized.indices.into_data().iter::<i64>().collect();
         self.usage.record(&indices);
+        report.codebook_usage = self.usage.fraction_used();
+        report.perplexity = self.usage.perplexity();
         self.step += 1;
         if s.restart_dead_codes && self.step.is_multiple_of(s.restart_every.max(1)) {
             self.restart_dead_codes(z);
@@ -414,8 +422,6 @@ pub fn train(
         |trainer, batch| {
             let report = trainer.step(images_to_tensor(&batch, resolution, &autodiff))?;
             let mut metrics = serde_json::to_value(&report)?;
-            metrics["codebook_usage"] = trainer.usage.fraction_used().into();
-            metrics["perplexity"] = trainer.usage.perplexity().into();
             metrics["learning_rate"] = trainer.settings.learning_rate.into();
             let status = format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr);
             Ok(StepOutcome { metrics, status })
