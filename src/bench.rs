@@ -12,6 +12,8 @@ pub struct DecodeFigures {
     pub config: String,
     pub resolution: usize,
     pub batch: usize,
+    /// The float type the device computed in.
+    pub precision: String,
     pub parameters: usize,
     pub decode_seconds: f64,
     pub encode_seconds: f64,
@@ -65,11 +67,17 @@ pub fn vqgan(
         config: name.to_string(),
         resolution: config.resolution,
         batch,
+        precision: precision_name(device),
         parameters: burn::module::Module::num_params(&model),
         decode_seconds,
         encode_seconds,
         peak_mib: peak_memory_mib(),
     }
+}
+
+/// `f32`, `f16` or `bf16`: the float type new tensors on `device` get.
+fn precision_name(device: &Device) -> String {
+    format!("{:?}", crate::device::float_dtype(device)).to_lowercase()
 }
 
 /// Resets the kernel's peak-RSS counter so each configuration reports its own peak.
@@ -96,6 +104,8 @@ pub struct GeneratorFigures {
     pub config: String,
     pub batch: usize,
     pub resolution: usize,
+    /// The float type the device computed in.
+    pub precision: String,
     pub prior_parameters: usize,
     /// Seconds for one sampler step of the whole batch (prior forward + draws).
     pub prior_seconds_per_step: f64,
@@ -156,6 +166,7 @@ pub fn generator(
         config: name.to_string(),
         batch,
         resolution: vq_config.resolution,
+        precision: precision_name(device),
         prior_parameters: prior_config.parameter_count(),
         prior_seconds_per_step,
         decoder_seconds_per_image,

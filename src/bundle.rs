@@ -125,7 +125,12 @@ pub fn load_prior(dir: &Path, device: &Device) -> Result<(PriorConfig, Prior)> {
         bail!("missing weights file {}", weights.display());
     }
     let mut model = Prior::new(&config, device);
-    load_renamed(&mut model, &weights, &PRIOR_NAMES_BACK)?;
+    load_renamed(
+        &mut model,
+        &weights,
+        &PRIOR_NAMES_BACK,
+        crate::device::float_dtype(device),
+    )?;
     Ok((config, model))
 }
 
@@ -163,22 +168,30 @@ pub fn load_vqgan(dir: &Path, device: &Device) -> Result<(VqGanConfig, VqGan)> {
         bail!("missing weights file {}", weights.display());
     }
     let mut model = VqGan::new(&config, device);
-    load_safetensors(&mut model, &weights)?;
+    load_renamed(
+        &mut model,
+        &weights,
+        &[],
+        crate::device::float_dtype(device),
+    )?;
     Ok((config, model))
 }
 
 /// Fills `model` from a safetensors file with PyTorch names; every tensor must match exactly.
 pub fn load_safetensors<M: ModuleSnapshot>(model: &mut M, path: &Path) -> Result<()> {
-    load_renamed(model, path, &[])
+    load_renamed(model, path, &[], DType::F32)
 }
 
+/// Loads with `renames` applied to the names on disk, casting every float tensor to `dtype`
+/// (bundles may store f16; the device may compute in f16 or bf16).
 fn load_renamed<M: ModuleSnapshot>(
     model: &mut M,
     path: &Path,
     renames: &[(&str, &str)],
+    dtype: DType,
 ) -> Result<()> {
     let mut store = SafetensorsStore::from_file(path)
-        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(dtype)))
         .validate(false)
         .allow_partial(true);
     for (from, to) in renames {

@@ -1,7 +1,7 @@
 //! `--device` parsing: which compute devices this build can run on.
 
 use anyhow::{Result, bail};
-use burn::tensor::Device;
+use burn::tensor::{DType, Device, FloatDType};
 
 /// The device names the CLI accepts, whether or not this build has them.
 pub const DEVICE_NAMES: [&str; 5] = ["cpu", "vulkan", "wgpu", "cuda", "metal"];
@@ -22,6 +22,44 @@ pub fn available() -> Vec<&'static str> {
         names.push("metal");
     }
     names
+}
+
+/// The float type a device computes in (`--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    pub fn float_dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F16 => FloatDType::F16,
+            Precision::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
+/// A `--device` whose float tensors (weights loaded from bundles included) default to `precision`.
+/// Must run before any tensor is made on that device: burn fixes a device's default types at its
+/// first tensor.
+pub fn parse_with_precision(name: &str, precision: Precision) -> Result<Device> {
+    let mut device = parse(name)?;
+    if precision != Precision::F32 {
+        device.configure(precision.float_dtype()).map_err(|e| {
+            anyhow::anyhow!("device '{name}' cannot compute in {precision:?}: {e:?}")
+        })?;
+    }
+    Ok(device)
+}
+
+/// The float type new tensors on `device` get.
+pub fn float_dtype(device: &Device) -> DType {
+    device.settings().float_dtype.into()
 }
 
 /// Turns a `--device` name into a burn device, or explains which names this build supports.

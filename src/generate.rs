@@ -26,6 +26,8 @@ pub struct Outputs {
     pub dir: Option<PathBuf>,
     /// The decoded intermediate states of the first image, as a strip.
     pub steps_strip: Option<PathBuf>,
+    /// The final token grids as an int64 `.npy` `[B, h, w]`.
+    pub tokens: Option<PathBuf>,
 }
 
 /// What a generation run reports.
@@ -92,6 +94,7 @@ fn generate(
     let mut steps_taken = 0.0;
     let mut tiles = Vec::with_capacity(starts.batch);
     let mut strip_states: Vec<TokenGrids> = Vec::new();
+    let mut final_tokens: Vec<i64> = Vec::with_capacity(starts.tokens.len());
     let chunks = starts.batch.div_ceil(batch_size);
     let bar = progress(starts.batch, "sampling");
     for chunk in 0..chunks {
@@ -132,6 +135,7 @@ fn generate(
             shape: [range.len(), starts.height, starts.width],
         };
         let (values, [b, _, h, w]) = decode_grids(vqgan, &tokens, batch_size, device);
+        final_tokens.extend(&tokens.values);
         decoder_seconds += timer.elapsed().as_secs_f64();
         tiles.extend(
             (0..b).map(|i| images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)),
@@ -141,6 +145,13 @@ fn generate(
     bar.finish_and_clear();
     if let Some(path) = &outputs.steps_strip {
         write_strip(vqgan, &strip_states, path, device)?;
+    }
+    if let Some(path) = &outputs.tokens {
+        let grids = TokenGrids {
+            values: final_tokens,
+            shape: [starts.batch, starts.height, starts.width],
+        };
+        crate::tokens::write_tokens(path, &grids)?;
     }
     let count = starts.batch as f64;
     let report = Report {

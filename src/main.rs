@@ -4,6 +4,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use sundae::device::Precision;
 use sundae::generate::{self, Outputs};
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::sample::{SampleSettings, Schedule};
@@ -175,6 +176,12 @@ struct SamplingArgs {
     /// Write the decoded intermediate states of the first image as a strip (the paper's Figure 2).
     #[arg(long)]
     save_steps: Option<PathBuf>,
+    /// Also write the final token grids as an int64 .npy [B, h, w] (for `sundae vqgan decode`).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Float precision of the prior and decoder (f16/bf16 halve memory; the sampler's draws stay f32).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Where the built-in model lives (not a flag).
     #[arg(skip = bundle::default_model_dir())]
     default_model: PathBuf,
@@ -217,6 +224,7 @@ impl SamplingArgs {
                 grid: self.out.clone(),
                 dir: self.out_dir.clone(),
                 steps_strip: self.save_steps.clone(),
+                tokens: self.tokens.clone(),
             },
         })
     }
@@ -331,6 +339,16 @@ enum BenchCommand {
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Float precision of the prior and decoder.
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
+    },
+    /// Share of positions where two token-grid .npy files agree (e.g. a GPU and a CPU sample, same seed).
+    Agreement {
+        /// First token grids.
+        a: PathBuf,
+        /// Second token grids, of the same shape.
+        b: PathBuf,
     },
     /// VQ-GAN encode/decode time and peak memory with random weights.
     Vqgan {
@@ -346,6 +364,9 @@ enum BenchCommand {
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Float precision.
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
     },
 }
 
@@ -436,7 +457,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Vqgan(command) => run_vqgan(command),
         Command::Sample { sampling, count } => {
-            let device = device::parse(&sampling.device)?;
+            let device = device::parse_with_precision(&sampling.device, sampling.precision)?;
             let report = generate::sample_images(&sampling.job(count)?, &device)?;
             println!("{} -> {}", report.line(), sampling.out.display());
             Ok(())
@@ -449,7 +470,7 @@ fn run(cli: Cli) -> Result<()> {
             sampling,
             count,
         } => {
-            let device = device::parse(&sampling.device)?;
+            let device = device::parse_with_precision(&sampling.device, sampling.precision)?;
             let input = generate::InpaintInput {
                 image: &image,
                 mask: &mask,
@@ -531,15 +552,17 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             timed_steps,
             device: d,
+            precision,
         }) => {
-            let device = device::parse(&d)?;
+            let device = device::parse_with_precision(&d, precision)?;
             let (vq_config, vqgan, prior_config, prior, default_steps) =
                 bench_generator(&config, &device)?;
             println!(
-                "{:<10} {:>5} {:>6} {:>9} {:>12} {:>12} {:>14} {:>9}",
+                "{:<10} {:>5} {:>6} {:>5} {:>9} {:>12} {:>12} {:>14} {:>9}",
                 "config",
                 "batch",
                 "res",
+                "float",
                 "prior",
                 "prior s/step",
                 "decode s/img",
@@ -561,10 +584,11 @@ fn run(cli: Cli) -> Result<()> {
                     &device,
                 );
                 println!(
-                    "{:<10} {:>5} {:>6} {:>8.1}M {:>12.3} {:>12.3} {:>14.3} {:>9.0}   ({} steps)",
+                    "{:<10} {:>5} {:>6} {:>5} {:>8.1}M {:>12.3} {:>12.3} {:>14.3} {:>9.0}   ({} steps)",
                     f.config,
                     f.batch,
                     f.resolution,
+                    f.precision,
                     f.prior_parameters as f64 / 1e6,
                     f.prior_seconds_per_step,
                     f.decoder_seconds_per_image,
@@ -576,24 +600,34 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Agreement { a, b }) => {
+            let (equal, total) = sundae::tokens::agreement(&a, &b)?;
+            println!(
+                "agreement {:.6} ({equal} of {total} positions equal)",
+                equal as f64 / total.max(1) as f64
+            );
+            Ok(())
+        }
         Command::Bench(BenchCommand::Vqgan {
             config,
             batch,
             repeats,
             device,
+            precision,
         }) => {
-            let device = device::parse(&device)?;
+            let device = device::parse_with_precision(&device, precision)?;
             println!(
-                "{:<10} {:>6} {:>5} {:>8} {:>10} {:>10} {:>10}",
-                "config", "res", "batch", "params", "decode s", "encode s", "peak MiB"
+                "{:<10} {:>6} {:>5} {:>5} {:>8} {:>10} {:>10} {:>10}",
+                "config", "res", "batch", "float", "params", "decode s", "encode s", "peak MiB"
             );
             for name in config.split(',').map(str::trim) {
                 let figures = bench::vqgan(name, &vqgan_config(name)?, batch, repeats, &device);
                 println!(
-                    "{:<10} {:>6} {:>5} {:>7.1}M {:>10.3} {:>10.3} {:>10.0}",
+                    "{:<10} {:>6} {:>5} {:>5} {:>7.1}M {:>10.3} {:>10.3} {:>10.0}",
                     figures.config,
                     figures.resolution,
                     figures.batch,
+                    figures.precision,
                     figures.parameters as f64 / 1e6,
                     figures.decode_seconds,
                     figures.encode_seconds,

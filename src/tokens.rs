@@ -35,6 +35,27 @@ impl TokenGrids {
     }
 }
 
+/// How many positions of two token-grid files of the same shape hold the same token, of how many.
+pub fn agreement(a: &Path, b: &Path) -> Result<(usize, usize)> {
+    let (a_grids, b_grids) = (read_tokens(a)?, read_tokens(b)?);
+    if a_grids.shape != b_grids.shape {
+        bail!(
+            "{} holds grids of shape {:?} but {} holds {:?}",
+            a.display(),
+            a_grids.shape,
+            b.display(),
+            b_grids.shape
+        );
+    }
+    let equal = a_grids
+        .values
+        .iter()
+        .zip(&b_grids.values)
+        .filter(|(x, y)| x == y)
+        .count();
+    Ok((equal, a_grids.values.len()))
+}
+
 /// Reads an integer `.npy` of shape `[B, h, w]` (or `[h, w]`, taken as a batch of one).
 pub fn read_tokens(path: &Path) -> Result<TokenGrids> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

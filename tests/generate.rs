@@ -348,3 +348,81 @@ fn sample_inpaint_and_canvases_end_to_end() {
     ]);
     assert!(err.contains("--temperature"), "{err}");
 }
+
+/// The positions where two token files agree, as a share, from `sundae bench agreement`'s line.
+fn agreement(a: &Path, b: &Path) -> f64 {
+    let line = ok(&["bench", "agreement", s(a), s(b)]);
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn reduced_precision_agrees_with_f32_and_the_device_check_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
+    let tokens = |precision: &str| {
+        let path = dir.path().join(format!("tokens-{precision}.npy"));
+        ok(&[
+            "sample",
+            "--model",
+            s(&model),
+            "-n",
+            "16",
+            "--steps",
+            "30",
+            "--seed",
+            "3",
+            "--precision",
+            precision,
+            "--out",
+            s(&dir.path().join(format!("{precision}.png"))),
+            "--tokens",
+            s(&path),
+        ]);
+        path
+    };
+    let f32_tokens = tokens("f32");
+    // Same seed, same draws: only rounding in the model can move a draw across a category boundary,
+    // and a moved token changes the context of later steps.
+    let f16 = agreement(&tokens("f16"), &f32_tokens);
+    let bf16 = agreement(&tokens("bf16"), &f32_tokens);
+    assert!(f16 >= 0.97, "f16 agrees on {f16}");
+    assert!(bf16 >= 0.9, "bf16 agrees on {bf16}");
+    // The flag reaches the device: the benchmark reports the type it computed in.
+    let bench = ok(&[
+        "bench",
+        "generator",
+        "--config",
+        s(&model),
+        "--batch",
+        "1",
+        "--timed-steps",
+        "1",
+        "--precision",
+        "bf16",
+    ]);
+    assert!(bench.contains(r#""precision":"bf16""#), "{bench}");
+
+    let script = std::process::Command::new(root("scripts/device-check.sh"))
+        .arg("cpu")
+        .env("SUNDAE", env!("CARGO_BIN_EXE_sundae"))
+        .env("CONFIG", "tiny")
+        .env("BATCHES", "1,2")
+        .env("MODEL", &model)
+        .env("OUT", dir.path().join("device-check"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&script.stdout);
+    assert!(
+        script.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    for expected in [
+        r#""config":"tiny","batch":2,"resolution":16,"precision":"f32""#,
+        r#""config":"tiny","batch":2,"resolution":16,"precision":"f16""#,
+        "agreement 1.000000",
+        "device check: done",
+    ] {
+        assert!(printed.contains(expected), "missing {expected}:\n{printed}");
+    }
+}

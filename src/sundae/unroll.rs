@@ -4,7 +4,7 @@
 use super::Denoiser;
 use crate::train::SplitMix;
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData};
 
 pub struct Unrolled {
     /// Mean cross-entropy over unroll steps and tokens (the training loss).
@@ -20,10 +20,14 @@ pub struct Unrolled {
 /// the caller's seeded generator, so draws repeat exactly whatever else uses the device's generator.
 pub fn sample_tokens(logits: Tensor<3>, temperature: f64, uniforms: &[f32]) -> Tensor<2, Int> {
     let [b, n, v] = logits.dims();
+    let device = logits.device();
     let u = Tensor::<3>::from_data(
         TensorData::new(uniforms.to_vec(), [b, n, 1]),
-        &logits.device(),
+        (&device, DType::F32),
     );
+    // In f32 whatever the model computed in: a cumulative sum over thousands of categories needs
+    // more than f16's 11 bits.
+    let logits = logits.cast(FloatDType::F32);
     let cdf = softmax(logits.div_scalar(temperature.max(1e-6)), 2).cumsum(2);
     // The token is the number of categories whose cumulative probability stays below u.
     cdf.lower(u)
