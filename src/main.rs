@@ -73,6 +73,21 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Held-out figures of a generator's prior on a latent set (e.g. the validation split): the training
+    /// loss per unroll step, token accuracy, and the share of the codebook the grids use.
+    Evaluate {
+        /// Generator bundle; the built-in emoji model when omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Latent data set made by `sundae encode` with the bundle's VQ-GAN.
+        #[arg(long)]
+        latents: PathBuf,
+        /// Denoising passes scored per grid, as in training.
+        #[arg(long, default_value_t = 2)]
+        unroll_steps: usize,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Generate images with a generator bundle (the built-in emoji model by default).
     Sample {
         #[command(flatten)]
@@ -456,6 +471,61 @@ fn parse_split(name: &str) -> Result<data::Split> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Vqgan(command) => run_vqgan(command),
+        Command::Evaluate {
+            model,
+            latents,
+            unroll_steps,
+            device: d,
+        } => {
+            let device = device::parse(&d.device)?;
+            let model = model.unwrap_or_else(bundle::default_model_dir);
+            let (_, _, prior_config, prior) = bundle::load_generator(&model, &device)?;
+            let (manifest, grids) = data::latents::load(&latents)?;
+            let expected = (
+                prior_config.grid_height,
+                prior_config.grid_width,
+                prior_config.vocab_size,
+            );
+            if (
+                manifest.grid_height,
+                manifest.grid_width,
+                manifest.vocab_size,
+            ) != expected
+            {
+                bail!(
+                    "{} holds {}x{} grids of {} codes, but the prior models {}x{} grids of {}",
+                    latents.display(),
+                    manifest.grid_height,
+                    manifest.grid_width,
+                    manifest.vocab_size,
+                    expected.0,
+                    expected.1,
+                    expected.2
+                );
+            }
+            let e = sundae::sundae::evaluate::evaluate(
+                &prior,
+                &grids,
+                prior_config.vocab_size,
+                unroll_steps.max(1),
+                d.batch_size,
+                &device,
+            );
+            println!(
+                "{} grids: loss {:.4} (per unroll step {}), token accuracy {:.4}, codebook usage {:.3}",
+                e.grids,
+                e.loss,
+                e.step_losses
+                    .iter()
+                    .map(|l| format!("{l:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                e.accuracy,
+                e.codebook_usage
+            );
+            println!("{}", serde_json::to_string(&e)?);
+            Ok(())
+        }
         Command::Sample { sampling, count } => {
             let device = device::parse_with_precision(&sampling.device, sampling.precision)?;
             let report = generate::sample_images(&sampling.job(count)?, &device)?;

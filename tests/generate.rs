@@ -356,7 +356,7 @@ fn agreement(a: &Path, b: &Path) -> f64 {
 }
 
 #[test]
-fn reduced_precision_agrees_with_f32_and_the_device_check_runs() {
+fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs() {
     let dir = tempfile::tempdir().unwrap();
     let model = generator(dir.path());
     let tokens = |precision: &str| {
@@ -380,6 +380,14 @@ fn reduced_precision_agrees_with_f32_and_the_device_check_runs() {
         ]);
         path
     };
+    let evaluated = ok(&[
+        "evaluate",
+        "--model",
+        s(&model),
+        "--latents",
+        s(&dir.path().join("latents")),
+    ]);
+    assert!(evaluated.contains(r#""step_losses":["#), "{evaluated}");
     let f32_tokens = tokens("f32");
     // Same seed, same draws: only rounding in the model can move a draw across a category boundary,
     // and a moved token changes the context of later steps.

@@ -6,6 +6,7 @@ use sundae::device;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::Denoiser;
 use sundae::sundae::corrupt::corrupt;
+use sundae::sundae::evaluate::evaluate;
 use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
 use sundae::tokens::TokenGrids;
@@ -373,4 +374,49 @@ fn schedules_anneal_linearly_with_inclusive_ends() {
     assert!((s.at(1, 4) - 0.9).abs() < 1e-12);
     assert_eq!(Schedule::parse("0.5").unwrap(), Schedule::constant(0.5));
     assert!(Schedule::parse("a:b").is_err());
+}
+
+/// Logits of zero everywhere: a uniform prediction whatever the input.
+struct Uniform {
+    vocab: usize,
+}
+
+impl Denoiser for Uniform {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        Tensor::zeros([b, h * w, self.vocab], &tokens.device())
+    }
+}
+
+#[test]
+fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
+    let vocab = 8;
+    // 40 grids of 4x4 using tokens 0, 3 and 5; a quarter of all tokens are 0.
+    let values: Vec<i64> = (0..40 * 16).map(|i| [0, 3, 5, 3][i % 4]).collect();
+    let grids = TokenGrids {
+        values,
+        shape: [40, 4, 4],
+    };
+    let device = device::cpu();
+    let uniform = evaluate(&Uniform { vocab }, &grids, vocab, 2, 16, &device);
+    let ln_v = (vocab as f64).ln();
+    assert!((uniform.loss - ln_v).abs() < 1e-5, "{uniform:?}");
+    assert!(uniform.step_losses.iter().all(|l| (l - ln_v).abs() < 1e-5));
+    // All logits tie, so argmax is token 0: right exactly where the clean token is 0.
+    assert!((uniform.accuracy - 0.25).abs() < 1e-9, "{uniform:?}");
+    assert_eq!(uniform.codebook_usage, 3.0 / 8.0);
+    assert_eq!(uniform.grids, 40);
+
+    // The identity predicts its (corrupted) input with logit 1000: loss 1000 on each changed token,
+    // 0 on the others, so loss / 1000 + accuracy = 1; corruption at U(0,1) rates changes about
+    // E[α] (1 - 1/V) = 0.44 of the tokens.
+    let identity = evaluate(&Identity { vocab }, &grids, vocab, 2, 16, &device);
+    assert!(
+        (identity.loss / 1000.0 + identity.accuracy - 1.0).abs() < 1e-3,
+        "{identity:?}"
+    );
+    assert!((0.35..0.8).contains(&identity.accuracy), "{identity:?}");
+    // Fixed draws: the same model scores the same.
+    let again = evaluate(&Identity { vocab }, &grids, vocab, 2, 16, &device);
+    assert_eq!(identity.loss, again.loss);
 }

@@ -1,6 +1,7 @@
 //! SUNDAE (SPEC.md 3, 5, 6): corruption, unrolled denoising training, and the parallel sampler.
 
 pub mod corrupt;
+pub mod evaluate;
 pub mod mask;
 pub mod sample;
 pub mod train;
