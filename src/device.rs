@@ -44,26 +44,13 @@ impl Precision {
     }
 }
 
-/// A `--device` whose float tensors (weights loaded from bundles included) default to `precision`.
-/// Must run before any tensor is made on that device: burn fixes a device's default types at its
-/// first tensor.
-pub fn parse_with_precision(name: &str, precision: Precision) -> Result<Device> {
-    let mut device = parse(name)?;
-    if precision != Precision::F32 {
-        device.configure(precision.float_dtype()).map_err(|e| {
-            anyhow::anyhow!("device '{name}' cannot compute in {precision:?}: {e:?}")
-        })?;
-    }
-    Ok(device)
-}
-
-/// The float type new tensors on `device` get.
-pub fn float_dtype(device: &Device) -> DType {
-    device.settings().float_dtype.into()
-}
-
 /// Turns a `--device` name into a burn device, or explains which names this build supports.
 pub fn parse(name: &str) -> Result<Device> {
+    parse_with_precision(name, Precision::F32)
+}
+
+/// A `--device` whose float tensors (weights loaded from bundles included) default to `precision`.
+pub fn parse_with_precision(name: &str, precision: Precision) -> Result<Device> {
     let name = name.to_ascii_lowercase();
     if !DEVICE_NAMES.contains(&name.as_str()) {
         bail!(
@@ -77,16 +64,59 @@ pub fn parse(name: &str) -> Result<Device> {
             available().join(", ")
         );
     }
-    gpu_or_cpu(&name)
+    let mut device = gpu_or_cpu(&name);
+    // Before any tensor: burn fixes a device's default types at its first tensor.
+    if precision != Precision::F32 {
+        device.configure(precision.float_dtype()).map_err(|e| {
+            anyhow::anyhow!("device '{name}' cannot compute in {precision:?}: {e:?}")
+        })?;
+    }
+    if name != "cpu" {
+        probe(&name, &device)?;
+    }
+    Ok(device)
 }
 
-fn gpu_or_cpu(name: &str) -> Result<Device> {
+/// Runs one small operation so that a GPU backend that finds no adapter fails here with one line
+/// instead of panicking in the middle of a job.
+fn probe(name: &str, device: &Device) -> Result<()> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        burn::tensor::Tensor::<1>::ones([4], device)
+            .sum()
+            .into_scalar::<f64>()
+    }));
+    std::panic::set_hook(quiet);
+    match outcome {
+        Ok(sum) if sum == 4.0 => Ok(()),
+        Ok(sum) => bail!("device '{name}' computed 1+1+1+1 = {sum}"),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown failure".into());
+            bail!(
+                "device '{name}' could not be started: {}",
+                reason.replace('\n', " ")
+            )
+        }
+    }
+}
+
+/// The float type new tensors on `device` get.
+pub fn float_dtype(device: &Device) -> DType {
+    device.settings().float_dtype.into()
+}
+
+fn gpu_or_cpu(name: &str) -> Device {
     match name {
         #[cfg(any(feature = "vulkan", feature = "wgpu", feature = "metal"))]
-        "vulkan" | "wgpu" | "metal" => Ok(burn::backend::wgpu::WgpuDevice::default().into()),
+        "vulkan" | "wgpu" | "metal" => burn::backend::wgpu::WgpuDevice::default().into(),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(burn::backend::cuda::CudaDevice::default().into()),
-        _ => Ok(burn::backend::flex::FlexDevice.into()),
+        "cuda" => burn::backend::cuda::CudaDevice::default().into(),
+        _ => burn::backend::flex::FlexDevice.into(),
     }
 }
 
