@@ -183,9 +183,16 @@ fn write_strip(vqgan: &VqGan, states: &[TokenGrids], path: &Path, device: &Devic
     images::save(&images::grid(&tiles, columns), path)
 }
 
-fn write_outputs(tiles: &[RgbImage], outputs: &Outputs) -> Result<()> {
-    let columns = (tiles.len() as f64).sqrt().ceil() as usize;
-    images::save(&images::grid(tiles, columns), &outputs.grid)?;
+/// Writes the grid (`lead` tiles first, then all in one row; a square-ish grid without them) and,
+/// when asked, one PNG per generated tile.
+fn write_outputs(tiles: &[RgbImage], outputs: &Outputs, lead: &[RgbImage]) -> Result<()> {
+    if lead.is_empty() {
+        let columns = (tiles.len() as f64).sqrt().ceil() as usize;
+        images::save(&images::grid(tiles, columns), &outputs.grid)?;
+    } else {
+        let row: Vec<RgbImage> = lead.iter().chain(tiles).cloned().collect();
+        images::save(&images::grid(&row, row.len()), &outputs.grid)?;
+    }
     if let Some(dir) = &outputs.dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (i, tile) in tiles.iter().enumerate() {
@@ -256,7 +263,7 @@ pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
         &job.outputs,
         device,
     )?;
-    write_outputs(&tiles, &job.outputs)?;
+    write_outputs(&tiles, &job.outputs, &[])?;
     Ok(report)
 }
 
@@ -268,6 +275,8 @@ pub struct InpaintInput<'a> {
     pub resize: bool,
     /// Put the original pixels back outside the mask.
     pub paste: bool,
+    /// Start the grid with the image and the image with its masked region greyed out.
+    pub show_input: bool,
 }
 
 /// `sundae inpaint`: `count` completions of the regions a mask marks (non-white), keeping the rest.
@@ -349,7 +358,18 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
             }
         }
     }
-    write_outputs(&tiles, &job.outputs)?;
+    let lead = if input.show_input {
+        let mut masked = image.clone();
+        for (i, pixel) in masked.pixels_mut().enumerate() {
+            if !keep_px[i] {
+                *pixel = image::Rgb([128, 128, 128]);
+            }
+        }
+        vec![image, masked]
+    } else {
+        Vec::new()
+    };
+    write_outputs(&tiles, &job.outputs, &lead)?;
     Ok(report)
 }
 

@@ -110,6 +110,9 @@ enum Command {
         /// Put the original pixels back outside the mask.
         #[arg(long)]
         paste: bool,
+        /// Write the grid as one row: the image, the image with the masked region grey, the variations.
+        #[arg(long)]
+        show_input: bool,
         #[command(flatten)]
         sampling: SamplingArgs,
         /// Variations to generate.
@@ -537,6 +540,7 @@ fn run(cli: Cli) -> Result<()> {
             mask,
             resize,
             paste,
+            show_input,
             sampling,
             count,
         } => {
@@ -546,6 +550,7 @@ fn run(cli: Cli) -> Result<()> {
                 mask: &mask,
                 resize,
                 paste,
+                show_input,
             };
             let report = generate::inpaint(&sampling.job(count)?, &input, &device)?;
             println!("{} -> {}", report.line(), sampling.out.display());

@@ -226,12 +226,29 @@ fn sample_inpaint_and_canvases_end_to_end() {
         "--steps",
         "10",
         "--paste",
+        "--show-input",
         "--out",
         s(&out),
         "--out-dir",
         s(&variations),
     ]);
     assert!(line.contains("3 images"), "{line}");
+    // --show-input: one row of the image, the image with the mask in grey, then the variations.
+    let row = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(row.dimensions(), (5 * 18 - 2, 16));
+    let first_variation = image::open(variations.join("0000.png")).unwrap().to_rgb8();
+    for y in 0..16 {
+        for x in 0..16 {
+            assert_eq!(row.get_pixel(x, y), original.get_pixel(x, y));
+            let greyed = if x < 8 {
+                *original.get_pixel(x, y)
+            } else {
+                Rgb([128, 128, 128])
+            };
+            assert_eq!(*row.get_pixel(18 + x, y), greyed, "({x}, {y})");
+            assert_eq!(row.get_pixel(36 + x, y), first_variation.get_pixel(x, y));
+        }
+    }
     for i in 0..3 {
         let result = image::open(variations.join(format!("{i:04}.png")))
             .unwrap()
