@@ -16,6 +16,27 @@ pub const VQGAN_CONFIG: &str = "vqgan.toml";
 pub const VQGAN_WEIGHTS: &str = "vqgan.safetensors";
 pub const PRIOR_CONFIG: &str = "prior.toml";
 pub const PRIOR_WEIGHTS: &str = "prior.safetensors";
+pub const SAMPLING: &str = "sampling.toml";
+
+/// A generator bundle's own sampler defaults (optional `sampling.toml`): what its trainer found to work
+/// best. Flags given on the command line win; where neither says, the CLI's documented defaults hold.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingDefaults {
+    pub steps: Option<usize>,
+    pub temperature: Option<String>,
+    pub proportion: Option<String>,
+}
+
+/// The bundle's `sampling.toml`, or no defaults when it has none.
+pub fn read_sampling_defaults(dir: &Path) -> Result<SamplingDefaults> {
+    let path = dir.join(SAMPLING);
+    if path.is_file() {
+        read_toml(&path)
+    } else {
+        Ok(SamplingDefaults::default())
+    }
+}
 
 /// Our prior's tensor paths -> the reference's (SPEC.md 4.6). A one-level hourglass has no
 /// `levels.0.` in the reference; nested levels keep their index.

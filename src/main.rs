@@ -155,15 +155,16 @@ struct SamplingArgs {
     /// Generator bundle (VQ-GAN + prior); the built-in emoji model when omitted.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 100)]
-    steps: usize,
-    /// Sampling temperature: a number, or A:B to anneal linearly from A to B.
-    #[arg(long, default_value = "1.0:0.7")]
-    temperature: String,
-    /// Share of tokens updated per step: a number, or A:B.
-    #[arg(long, default_value = "0.5")]
-    proportion: String,
+    /// Denoising steps [default: the bundle's sampling.toml, else 100].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Sampling temperature: a number, or A:B to anneal linearly from A to B [default: the bundle's
+    /// sampling.toml, else 1.0:0.7].
+    #[arg(long)]
+    temperature: Option<String>,
+    /// Share of tokens updated per step: a number, or A:B [default: the bundle's sampling.toml, else 0.5].
+    #[arg(long)]
+    proportion: Option<String>,
     /// No sample freezes before this step.
     #[arg(long, default_value_t = 10)]
     min_steps: usize,
@@ -206,22 +207,34 @@ struct SamplingArgs {
 }
 
 impl SamplingArgs {
+    fn model_dir(&self) -> &std::path::Path {
+        self.model.as_deref().unwrap_or(&self.default_model)
+    }
+
+    /// The flags, falling back on the bundle's sampling.toml and then on the documented defaults.
     fn settings(&self) -> Result<SampleSettings> {
-        let temperature = Schedule::parse(&self.temperature)
+        let bundle = bundle::read_sampling_defaults(self.model_dir())?;
+        let pick = |flag: &Option<String>, from_bundle: Option<String>, default: &str| {
+            flag.clone()
+                .or(from_bundle)
+                .unwrap_or_else(|| default.to_string())
+        };
+        let steps = self.steps.or(bundle.steps).unwrap_or(100);
+        let temperature = Schedule::parse(&pick(&self.temperature, bundle.temperature, "1.0:0.7"))
             .map_err(|e| anyhow::anyhow!("--temperature: {e}"))?;
-        let proportion =
-            Schedule::parse(&self.proportion).map_err(|e| anyhow::anyhow!("--proportion: {e}"))?;
+        let proportion = Schedule::parse(&pick(&self.proportion, bundle.proportion, "0.5"))
+            .map_err(|e| anyhow::anyhow!("--proportion: {e}"))?;
         if temperature.start <= 0.0 || temperature.end <= 0.0 {
             bail!("--temperature must be positive");
         }
         if !(0.0..=1.0).contains(&proportion.start) || !(0.0..=1.0).contains(&proportion.end) {
             bail!("--proportion must lie in [0, 1]");
         }
-        if self.steps == 0 {
+        if steps == 0 {
             bail!("--steps must be at least 1");
         }
         Ok(SampleSettings {
-            steps: self.steps,
+            steps,
             temperature,
             proportion,
             min_steps: self.min_steps,
@@ -233,7 +246,7 @@ impl SamplingArgs {
     /// The generation job these flags describe, for `count` images.
     fn job(&self, count: usize) -> Result<generate::Job<'_>> {
         Ok(generate::Job {
-            model_dir: self.model.as_deref().unwrap_or(&self.default_model),
+            model_dir: self.model_dir(),
             count,
             settings: self.settings()?,
             batch_size: self.batch_size,
