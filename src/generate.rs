@@ -374,12 +374,13 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
 }
 
 fn read_rgb(path: &Path) -> Result<RgbImage> {
-    Ok(image::ImageReader::open(path)
+    let image = image::ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()?
         .decode()
-        .with_context(|| format!("{} is not a readable image", path.display()))?
-        .to_rgb8())
+        .with_context(|| format!("{} is not a readable image", path.display()))?;
+    // As in training data: transparency becomes white, not black.
+    Ok(images::on_white(&image.to_rgba8()))
 }
 
 fn fit_to(image: &RgbImage, w: usize, h: usize, filter: image::imageops::FilterType) -> RgbImage {

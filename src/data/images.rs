@@ -40,7 +40,8 @@ pub fn prepare(image: &RgbaImage, resolution: usize) -> Vec<f32> {
     to_chw(&cropped)
 }
 
-fn on_white(image: &RgbaImage) -> RgbImage {
+/// Composites an image with alpha on a white background (transparent = white).
+pub fn on_white(image: &RgbaImage) -> RgbImage {
     RgbImage::from_fn(image.width(), image.height(), |x, y| {
         let [r, g, b, a] = image.get_pixel(x, y).0;
         let alpha = a as f32 / 255.0;
