@@ -21,6 +21,14 @@ $sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run 
   $(resume_flag "$work/prior") --vqgan "$work/vqgan-bundle"
 # f16 storage halves the bundle (loading converts back to the device's precision).
 $sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out models/emoji --half
+cat > models/emoji/sampling.toml <<'TOML'
+# Sampler defaults for this model (flags win): with 1250 prior steps it is undertrained, and a constant
+# temperature with few tokens updated per step keeps samples more varied than 1.0:0.7 / 0.5, which
+# collapse towards the frequent blue keycap squares.
+steps = 60
+temperature = "1.0"
+proportion = "0.2"
+TOML
 echo "built-in model written to models/emoji"
 
 # Held-out figures: the VQ-GAN's reconstruction PSNR on the validation emoji, the prior's loss and token

@@ -405,6 +405,45 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
         s(&dir.path().join("latents")),
     ]);
     assert!(evaluated.contains(r#""step_losses":["#), "{evaluated}");
+
+    // A bundle's sampling.toml sets the defaults; flags win over it.
+    std::fs::write(
+        model.join("sampling.toml"),
+        "steps = 3\ntemperature = \"0.9:0.3\"\n",
+    )
+    .unwrap();
+    let quick = dir.path().join("quick.png");
+    let line = ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "2",
+        "--no-early-stop",
+        "--out",
+        s(&quick),
+    ]);
+    assert!(line.contains("3.0 of 3 steps"), "{line}");
+    let line = ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "2",
+        "--no-early-stop",
+        "--steps",
+        "5",
+        "--out",
+        s(&quick),
+    ]);
+    assert!(line.contains("5.0 of 5 steps"), "{line}");
+    std::fs::write(model.join("sampling.toml"), "stepz = 3\n").unwrap();
+    let err = fails(&["sample", "--model", s(&model), "--out", s(&quick)]);
+    assert!(
+        err.contains("sampling.toml") && err.contains("stepz"),
+        "{err}"
+    );
+    std::fs::remove_file(model.join("sampling.toml")).unwrap();
     let f32_tokens = tokens("f32");
     // Same seed, same draws: only rounding in the model can move a draw across a category boundary,
     // and a moved token changes the context of later steps.
@@ -450,4 +489,29 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
     ] {
         assert!(printed.contains(expected), "missing {expected}:\n{printed}");
     }
+}
+
+#[test]
+fn the_built_in_model_samples_without_flags() {
+    // models/emoji ships with the repository (f16 weights): `sample` without --model must find and load it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("samples.png");
+    let tokens = dir.path().join("tokens.npy");
+    let line = ok(&[
+        "sample",
+        "-n",
+        "2",
+        "--steps",
+        "4",
+        "--out",
+        s(&out),
+        "--tokens",
+        s(&tokens),
+    ]);
+    assert!(line.contains("2 images"), "{line}");
+    // Two 64x64 emoji side by side with a 2-pixel gap.
+    assert_eq!(image::open(&out).unwrap().dimensions(), (130, 64));
+    let grids = sundae::tokens::read_tokens(&tokens).unwrap();
+    assert_eq!(grids.shape, [2, 8, 8]);
+    grids.check_vocabulary(512).unwrap();
 }
