@@ -417,5 +417,7 @@ pub fn join(
     let mut trainer = PriorTrainer::new(&config, &device.clone().autodiff());
     trainer.load(&checkpoint)?;
     bundle::save_vqgan(out, &vq_config, &vqgan, storage)?;
-    bundle::save_prior(out, &config.model, &trainer.model.valid(), storage)
+    // The moving average of the weights, when the run kept one.
+    let weights = trainer.ema.take().unwrap_or_else(|| trainer.model.valid());
+    bundle::save_prior(out, &config.model, &weights, storage)
 }

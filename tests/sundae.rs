@@ -420,3 +420,54 @@ fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     let again = evaluate(&Identity { vocab }, &grids, vocab, 2, 16, &device);
     assert_eq!(identity.loss, again.loss);
 }
+
+#[test]
+fn ema_weights_average_each_step_and_survive_a_checkpoint() {
+    let mut config = tiny_config();
+    config.train.ema_decay = 0.5;
+    let device = device::cpu().autodiff();
+    device.seed(5);
+    let mut trainer = PriorTrainer::new(&config, &device);
+    let values = |t: Tensor<2>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
+    let weights = |trainer: &PriorTrainer| values(trainer.model.token_emb.weight.val());
+    let average =
+        |trainer: &PriorTrainer| values(trainer.ema.as_ref().unwrap().token_emb.weight.val());
+    let initial = weights(&trainer);
+    assert_eq!(average(&trainer), initial);
+    let grids = four_grids();
+    trainer.step(&grids).unwrap();
+    let first = weights(&trainer);
+    assert!(
+        max_abs_diff(&first, &initial) > 1e-5,
+        "the step moved nothing"
+    );
+    // decay 0.5: the average is the midpoint of the old average and the new weights.
+    let expected: Vec<f32> = initial
+        .iter()
+        .zip(&first)
+        .map(|(a, b)| 0.5 * a + 0.5 * b)
+        .collect();
+    assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
+    trainer.step(&grids).unwrap();
+    let second = weights(&trainer);
+    let expected: Vec<f32> = expected
+        .iter()
+        .zip(&second)
+        .map(|(a, b)| 0.5 * a + 0.5 * b)
+        .collect();
+    assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
+
+    let dir = tempfile::tempdir().unwrap();
+    trainer.save(dir.path()).unwrap();
+    let mut resumed = PriorTrainer::new(&config, &device);
+    resumed.load(dir.path()).unwrap();
+    assert_eq!(average(&resumed), average(&trainer));
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -47,6 +47,9 @@ pub struct PriorTrainSettings {
     pub grad_clip: f64,
     /// Unrolled denoising passes T.
     pub unroll_steps: usize,
+    /// Keep an exponential moving average of the weights with this decay (0 = none, e.g. 0.999);
+    /// `sundae bundle` ships the average when the run has one.
+    pub ema_decay: f64,
     pub seed: u64,
     pub log_every: u64,
     pub checkpoint_every: u64,
@@ -70,6 +73,7 @@ impl Default for PriorTrainSettings {
             weight_decay: 0.01,
             grad_clip: 0.0,
             unroll_steps: 2,
+            ema_decay: 0.0,
             seed: 0,
             log_every: 10,
             checkpoint_every: 1000,
@@ -98,6 +102,8 @@ impl PriorTrainConfig {
 pub struct PriorTrainer {
     pub settings: PriorTrainSettings,
     pub model: Prior,
+    /// The moving average of the weights (inner device, no autodiff), when `ema_decay` > 0.
+    pub ema: Option<Prior>,
     optim: ModuleOptimizer,
     pub step: u64,
 }
@@ -133,8 +139,10 @@ fn adamw(s: &PriorTrainSettings) -> ModuleOptimizer {
 impl PriorTrainer {
     /// A fresh trainer on an autodiff `device`.
     pub fn new(config: &PriorTrainConfig, device: &Device) -> Self {
+        let model = Prior::new(&config.model, device);
         Self {
-            model: Prior::new(&config.model, device),
+            ema: (config.train.ema_decay > 0.0).then(|| model.valid()),
+            model,
             optim: adamw(&config.train),
             step: 0,
             settings: config.train.clone(),
@@ -176,6 +184,14 @@ impl PriorTrainer {
         let learning_rate = self.learning_rate();
         let grads = GradientsParams::from_grads(unrolled.loss.backward(), &self.model);
         self.model = self.optim.step(learning_rate, self.model.clone(), grads);
+        if let Some(average) = self.ema.take() {
+            let decay = self.settings.ema_decay;
+            self.ema = Some(crate::train::ema::update(
+                average,
+                &self.model.valid(),
+                decay,
+            ));
+        }
         self.step += 1;
         Ok(PriorStepReport {
             step: self.step,
@@ -194,6 +210,9 @@ impl Checkpointed for PriorTrainer {
 
     fn save(&self, dir: &Path) -> Result<()> {
         save_module(&self.model, dir, "prior.bpk")?;
+        if let Some(average) = &self.ema {
+            save_module(average, dir, "prior-ema.bpk")?;
+        }
         save_optimizer(&self.optim, dir, "prior-optim.bpk")?;
         write_atomic(
             &dir.join("state.json"),
@@ -205,6 +224,9 @@ impl Checkpointed for PriorTrainer {
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         load_module(&mut self.model, dir, "prior.bpk")?;
+        if let Some(average) = &mut self.ema {
+            load_module(average, dir, "prior-ema.bpk")?;
+        }
         self.optim = load_optimizer(adamw(&self.settings), dir, "prior-optim.bpk")?;
         let state: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?,

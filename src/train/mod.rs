@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod ema;
 pub mod fit;
 pub mod progress;
 pub mod rng;
