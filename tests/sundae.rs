@@ -1,6 +1,9 @@
 //! SUNDAE: corruption statistics, overfitting, exact resume, and the sampler's rules.
 
+mod common;
+
 use burn::tensor::{Int, Tensor, TensorData};
+use common::max_abs_diff;
 use std::path::Path;
 use sundae::device;
 use sundae::hourglass::PriorConfig;
@@ -462,12 +465,4 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
     let mut resumed = PriorTrainer::new(&config, &device);
     resumed.load(dir.path()).unwrap();
     assert_eq!(average(&resumed), average(&trainer));
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
