@@ -1,6 +1,6 @@
 //! The `sundae` command line: argument parsing and nothing else.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -497,28 +497,9 @@ fn run(cli: Cli) -> Result<()> {
             let model = model.unwrap_or_else(bundle::default_model_dir);
             let (_, _, prior_config, prior) = bundle::load_generator(&model, &device)?;
             let (manifest, grids) = data::latents::load(&latents)?;
-            let expected = (
-                prior_config.grid_height,
-                prior_config.grid_width,
-                prior_config.vocab_size,
-            );
-            if (
-                manifest.grid_height,
-                manifest.grid_width,
-                manifest.vocab_size,
-            ) != expected
-            {
-                bail!(
-                    "{} holds {}x{} grids of {} codes, but the prior models {}x{} grids of {}",
-                    latents.display(),
-                    manifest.grid_height,
-                    manifest.grid_width,
-                    manifest.vocab_size,
-                    expected.0,
-                    expected.1,
-                    expected.2
-                );
-            }
+            manifest
+                .check_prior(&prior_config)
+                .with_context(|| latents.display().to_string())?;
             let e = sundae::sundae::evaluate::evaluate(
                 &prior,
                 &grids,

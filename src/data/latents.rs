@@ -30,6 +30,26 @@ pub struct Manifest {
     pub shards: Vec<ShardEntry>,
 }
 
+impl Manifest {
+    /// Refuses a prior that models another grid or vocabulary than these tokens.
+    pub fn check_prior(&self, prior: &crate::hourglass::PriorConfig) -> Result<()> {
+        let ours = (self.grid_height, self.grid_width, self.vocab_size);
+        let theirs = (prior.grid_height, prior.grid_width, prior.vocab_size);
+        if ours != theirs {
+            bail!(
+                "the latents are {}x{} grids of {} codes, but the prior models {}x{} grids of {}",
+                ours.0,
+                ours.1,
+                ours.2,
+                theirs.0,
+                theirs.1,
+                theirs.2
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardEntry {
     pub file: String,

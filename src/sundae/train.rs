@@ -256,22 +256,7 @@ pub fn train(
     };
     let (manifest, grids) = latents::load(latents_dir)?;
     let m = &config.model;
-    if (
-        manifest.grid_height,
-        manifest.grid_width,
-        manifest.vocab_size,
-    ) != (m.grid_height, m.grid_width, m.vocab_size)
-    {
-        bail!(
-            "the latents are {}x{} grids of {} codes, the prior config expects {}x{} grids of {}",
-            manifest.grid_height,
-            manifest.grid_width,
-            manifest.vocab_size,
-            m.grid_height,
-            m.grid_width,
-            m.vocab_size
-        );
-    }
+    manifest.check_prior(m)?;
     let decoder = match vqgan {
         Some(dir) => {
             let hash = latents::file_hash(&dir.join(crate::bundle::VQGAN_WEIGHTS))?;
