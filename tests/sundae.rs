@@ -466,3 +466,31 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
     resumed.load(dir.path()).unwrap();
     assert_eq!(average(&resumed), average(&trainer));
 }
+
+#[test]
+fn the_learning_rate_warms_up_holds_and_decays_to_zero() {
+    let mut config = tiny_config();
+    config.train.learning_rate = 1e-3;
+    config.train.steps = 100;
+    config.train.warmup_steps = 10;
+    config.train.decay_steps = 20;
+    let device = device::cpu().autodiff();
+    let mut trainer = PriorTrainer::new(&config, &device);
+    // By hand: step s (0-based) uses lr * min(1, (s+1)/10) * min(1, (100-s)/20).
+    for (step, expected) in [
+        (0, 1e-4),
+        (4, 5e-4),
+        (9, 1e-3),
+        (50, 1e-3),
+        (80, 1e-3),
+        (85, 7.5e-4),
+        (99, 5e-5),
+    ] {
+        trainer.step = step;
+        let lr = trainer.learning_rate();
+        assert!(
+            (lr - expected).abs() < 1e-12,
+            "step {step}: {lr} vs {expected}"
+        );
+    }
+}

@@ -39,6 +39,9 @@ pub struct PriorTrainSettings {
     pub learning_rate: f64,
     /// Linear warmup from 0 over this many steps (0 = none).
     pub warmup_steps: u64,
+    /// Linear decay to 0 over the last this many of `steps` (0 = none): a cooldown that lowers the
+    /// loss of a run trained at a constant rate; raise `steps` and this together to extend a run.
+    pub decay_steps: u64,
     pub beta1: f64,
     pub beta2: f64,
     pub epsilon: f64,
@@ -67,6 +70,7 @@ impl Default for PriorTrainSettings {
             batch_size: 16,
             learning_rate: 3e-5,
             warmup_steps: 0,
+            decay_steps: 0,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
@@ -149,13 +153,20 @@ impl PriorTrainer {
         }
     }
 
+    /// The rate of the coming step: warmup, then constant, then the final decay.
     pub fn learning_rate(&self) -> f64 {
         let s = &self.settings;
-        if s.warmup_steps == 0 {
-            s.learning_rate
+        let warmup = if s.warmup_steps == 0 {
+            1.0
         } else {
-            s.learning_rate * ((self.step + 1) as f64 / s.warmup_steps as f64).min(1.0)
-        }
+            ((self.step + 1) as f64 / s.warmup_steps as f64).min(1.0)
+        };
+        let decay = if s.decay_steps == 0 {
+            1.0
+        } else {
+            (s.steps.saturating_sub(self.step) as f64 / s.decay_steps as f64).min(1.0)
+        };
+        s.learning_rate * warmup * decay
     }
 
     /// One step on clean grids: corrupt, unroll, average the losses, update.

@@ -434,7 +434,9 @@ pub fn train(
     )
 }
 
-/// Fixed images shown in the sample grids: the emoji validation split, or a folder's first images.
+/// Fixed images shown in the sample grids and measured for `val_psnr`: `count` images evenly spaced
+/// through the emoji validation split (its first entries are all flags, the hardest to reconstruct,
+/// so a prefix would misstate the split), or evenly spaced through a folder's images.
 fn validation_images(
     source: &str,
     resolution: usize,
@@ -446,11 +448,17 @@ fn validation_images(
     } else {
         train.samples.clone()
     };
-    Ok(samples
+    let picked = evenly_spaced(samples.len(), count.max(1));
+    Ok(picked
         .into_iter()
-        .take(count.max(1))
-        .map(|s| s.pixels)
+        .map(|i| samples[i].pixels.clone())
         .collect())
+}
+
+/// `count` indices spread evenly over `0..len` (all of them when `count >= len`).
+fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
+    let count = count.min(len);
+    (0..count).map(|i| i * len / count).collect()
 }
 
 /// Reconstructs the validation images, writes input | reconstruction pairs, returns their PSNR.
@@ -497,4 +505,16 @@ pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()>
         &trainer.model.valid(),
         crate::bundle::Storage::F32,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evenly_spaced;
+
+    #[test]
+    fn evenly_spaced_indices_cover_the_whole_range() {
+        assert_eq!(evenly_spaced(177, 4), vec![0, 44, 88, 132]);
+        assert_eq!(evenly_spaced(10, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(evenly_spaced(3, 8), vec![0, 1, 2]);
+    }
 }
