@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the built-in generator (models/emoji) from nothing but the repository:
 # VQ-GAN on the emoji set at 64x64 -> latent data set (with mirror images) -> SUNDAE prior -> bundle,
-# then the held-out figures. About 3 hours on a 2-core CPU (VQ-GAN 3000 steps, prior 1500 steps).
+# then the held-out figures. About 4 hours on a 2-core CPU (VQ-GAN 3000 steps, prior 2200 steps).
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji.sh [WORK_DIR]   (default runs/emoji)
 set -euo pipefail
@@ -22,12 +22,12 @@ $sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run 
 # f16 storage halves the bundle (loading converts back to the device's precision).
 $sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out models/emoji --half
 cat > models/emoji/sampling.toml <<'TOML'
-# Sampler defaults for this model (flags win): with 1500 prior steps it is undertrained, and a constant
-# temperature with few tokens updated per step keeps samples more varied than 1.0:0.7 / 0.5, which
-# collapse towards the frequent blue keycap squares.
+# Sampler defaults for this model (flags win): the reference's annealed temperature and update share over
+# 60 steps. (The 1500-step prior, before its learning-rate cooldown, collapsed to blue keycap squares with
+# these settings; the 2200-step one does not.)
 steps = 60
-temperature = "1.0"
-proportion = "0.2"
+temperature = "1.0:0.7"
+proportion = "0.5"
 TOML
 echo "built-in model written to models/emoji"
 
