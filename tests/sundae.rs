@@ -445,19 +445,14 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
         "the step moved nothing"
     );
     // decay 0.5: the average is the midpoint of the old average and the new weights.
-    let expected: Vec<f32> = initial
-        .iter()
-        .zip(&first)
-        .map(|(a, b)| 0.5 * a + 0.5 * b)
-        .collect();
+    let midpoint = |a: &[f32], b: &[f32]| -> Vec<f32> {
+        a.iter().zip(b).map(|(a, b)| 0.5 * a + 0.5 * b).collect()
+    };
+    let expected = midpoint(&initial, &first);
     assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
     trainer.step(&grids).unwrap();
     let second = weights(&trainer);
-    let expected: Vec<f32> = expected
-        .iter()
-        .zip(&second)
-        .map(|(a, b)| 0.5 * a + 0.5 * b)
-        .collect();
+    let expected = midpoint(&expected, &second);
     assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
 
     let dir = tempfile::tempdir().unwrap();
