@@ -171,6 +171,10 @@ struct SamplingArgs {
     /// Run every step even when all samples have stopped changing.
     #[arg(long)]
     no_early_stop: bool,
+    /// Let a token that still holds its random start keep that value, as the reference sampler does
+    /// (by default the sampler knows it is noise and always redraws it)
+    #[arg(long)]
+    keep_start_noise: bool,
     /// Random seed: the same seed gives the same images on the same device.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -239,6 +243,7 @@ impl SamplingArgs {
             proportion,
             min_steps: self.min_steps,
             early_stop: !self.no_early_stop,
+            exclude_noise: !self.keep_start_noise,
             seed: self.seed,
         })
     }

@@ -290,6 +290,8 @@ fn an_identity_model_freezes_right_after_min_steps_and_stops_early() {
         steps: 50,
         min_steps: 10,
         proportion: Schedule::constant(1.0),
+        // The reference rule: the identity may keep its random start.
+        exclude_noise: false,
         ..SampleSettings::default()
     };
     let mut seen = 0;
@@ -338,6 +340,7 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early() {
         steps: 30,
         min_steps: 2,
         proportion: Schedule::constant(1.0),
+        exclude_noise: false,
         ..SampleSettings::default()
     };
     let mut frozen_rows_seen = false;
@@ -367,6 +370,69 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early() {
         .filter(|&i| !keep[i] && sampled.grids.tokens[i] != initial.tokens[i])
         .count();
     assert!(changed > 0);
+}
+
+/// Logit 10 on the input token (the bump for keeping it) and 5 on token 0, 0 elsewhere.
+struct CopyOrZero {
+    vocab: usize,
+}
+
+impl Denoiser for CopyOrZero {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        let copy = tokens
+            .reshape([b, h * w])
+            .one_hot(self.vocab)
+            .float()
+            .mul_scalar(10.0);
+        let mut zero = vec![0.0f32; self.vocab];
+        zero[0] = 5.0;
+        let zero =
+            Tensor::<1>::from_floats(zero.as_slice(), &copy.device()).reshape([1, 1, self.vocab]);
+        copy + zero
+    }
+}
+
+#[test]
+fn tokens_still_holding_their_random_start_are_always_redrawn() {
+    let vocab = 8;
+    // Starts without token 0, so its only competitor at each noise position is the copy bump.
+    let mut initial = start(3, vocab, 9);
+    for token in &mut initial.tokens {
+        *token = 1 + *token % (vocab as i64 - 1);
+    }
+    let keep: Vec<bool> = (0..3 * 16).map(|i| i % 5 == 0).collect();
+    let settings = SampleSettings {
+        steps: 40,
+        temperature: Schedule::constant(0.01),
+        // Half the tokens per step: a token left alone stays noise until a later step redraws it.
+        proportion: Schedule::constant(0.5),
+        early_stop: false,
+        ..SampleSettings::default()
+    };
+    let run = |settings: &SampleSettings| {
+        sample(
+            &CopyOrZero { vocab },
+            initial.clone(),
+            Some(&keep),
+            settings,
+            &device::cpu(),
+            |_, _| {},
+        )
+        .grids
+        .tokens
+    };
+    // With the bump on the noise removed, token 0 wins everywhere the mask allows.
+    let expected: Vec<i64> = (0..3 * 16)
+        .map(|i| if keep[i] { initial.tokens[i] } else { 0 })
+        .collect();
+    assert_eq!(run(&settings), expected);
+    // The reference rule keeps the noise: the copy bump (10) beats token 0 (5).
+    let reference = SampleSettings {
+        exclude_noise: false,
+        ..settings
+    };
+    assert_eq!(run(&reference), initial.tokens);
 }
 
 #[test]

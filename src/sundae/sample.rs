@@ -1,7 +1,8 @@
 //! The SUNDAE sampler (SPEC.md 5, DECISIONS.md Q4-Q5): all tokens denoised in parallel for a fixed
 //! number of steps, temperature and update proportion annealed linearly, a random subset updated per
 //! step, a sample frozen once a step changes none of its tokens, and an early exit when all are frozen.
-//! Inpainting passes a keep-mask: kept tokens never change.
+//! Inpainting passes a keep-mask: kept tokens never change. Unlike the reference, a token still holding
+//! its random start is never kept as it is (`exclude_noise`); `--keep-start-noise` restores the reference.
 
 use super::Denoiser;
 use super::unroll::{sample_tokens, uniforms};
@@ -58,6 +59,8 @@ pub struct SampleSettings {
     pub min_steps: usize,
     pub early_stop: bool,
     pub seed: u64,
+    /// Never redraw a token's random start value while it still holds it (see `exclude_noise`).
+    pub exclude_noise: bool,
 }
 
 impl Default for SampleSettings {
@@ -72,6 +75,7 @@ impl Default for SampleSettings {
             min_steps: 10,
             early_stop: true,
             seed: 0,
+            exclude_noise: true,
         }
     }
 }
@@ -132,6 +136,10 @@ pub fn sample<M: Denoiser>(
     let n = start.len();
     let mut x = start;
     let mut frozen = vec![false; x.batch];
+    // Tokens that still hold their uniformly random start (never updated, not known).
+    let mut noise: Vec<bool> = (0..x.batch * n)
+        .map(|i| !keep.is_some_and(|k| k[i]))
+        .collect();
     let min_steps = if settings.early_stop {
         settings.min_steps
     } else {
@@ -161,7 +169,15 @@ pub fn sample<M: Denoiser>(
                 )
             })
             .collect();
-        let proposal: Vec<i64> = sample_tokens(model.logits(input), temperature, &draws)
+        let mut logits = model.logits(input);
+        if settings.exclude_noise {
+            let flags: Vec<bool> = active
+                .iter()
+                .flat_map(|&i| noise[i * n..(i + 1) * n].iter().copied())
+                .collect();
+            logits = exclude_noise(logits, &rows, &flags);
+        }
+        let proposal: Vec<i64> = sample_tokens(logits, temperature, &draws)
             .into_data()
             .iter::<i64>()
             .collect();
@@ -177,6 +193,8 @@ pub fn sample<M: Denoiser>(
                 let known = keep.is_some_and(|k| k[sample_index * n + i]);
                 if known || rng.next_f32() as f64 >= proportion {
                     *token = old[i];
+                } else {
+                    noise[sample_index * n + i] = false;
                 }
             }
             if t >= min_steps && new == old {
@@ -195,4 +213,27 @@ pub fn sample<M: Denoiser>(
         grids: x,
         steps_taken,
     }
+}
+
+/// A token that still holds its uniformly random start carries no evidence about the clean token,
+/// but the model cannot know that: trained on grids where any token may be clean, it puts a bump of
+/// probability on keeping every input token, and under noise that bump often outweighs the spread of
+/// plausible replacements, so a low temperature keeps the noise. Since the sampler knows which tokens
+/// are still noise, it sets their current value's logit to -inf: the rest renormalise to the model's
+/// belief about the token given everything else. `tokens` are the inputs `[B*N]`, `noise` flags them.
+fn exclude_noise(logits: Tensor<3>, tokens: &[i64], noise: &[bool]) -> Tensor<3> {
+    let [b, n, v] = logits.dims();
+    let device = logits.device();
+    // The current token where it is noise; `v`, which matches no category, elsewhere.
+    let current: Vec<i64> = tokens
+        .iter()
+        .zip(noise)
+        .map(|(&t, &is_noise)| if is_noise { t } else { v as i64 })
+        .collect();
+    let current = Tensor::<3, Int>::from_data(TensorData::new(current, [b, n, 1]), &device);
+    let categories = Tensor::<1, Int>::arange(0..v as i64, &device).reshape([1, 1, v]);
+    let hit = current
+        .expand([b, n, v])
+        .equal(categories.expand([b, n, v]));
+    logits.mask_fill(hit, f32::NEG_INFINITY)
 }
