@@ -85,6 +85,10 @@ enum Command {
         /// Denoising passes scored per grid, as in training.
         #[arg(long, default_value_t = 2)]
         unroll_steps: usize,
+        /// Also score one pass at these fixed corruption rates (e.g. 0.1,0.5,1): accuracy on untouched
+        /// and on replaced tokens, and how often the model keeps a replaced (random) token
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<f64>,
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -496,8 +500,12 @@ fn run(cli: Cli) -> Result<()> {
             model,
             latents,
             unroll_steps,
+            rates,
             device: d,
         } => {
+            if let Some(bad) = rates.iter().find(|r| !(0.0..=1.0).contains(*r)) {
+                bail!("--rates: {bad} is not in [0, 1]");
+            }
             let device = device::parse(&d.device)?;
             let model = model.unwrap_or_else(bundle::default_model_dir);
             let (_, _, prior_config, prior) = bundle::load_generator(&model, &device)?;
@@ -526,6 +534,25 @@ fn run(cli: Cli) -> Result<()> {
                 e.codebook_usage
             );
             println!("{}", serde_json::to_string(&e)?);
+            for rate in rates {
+                let r = sundae::sundae::evaluate::at_rate(
+                    &prior,
+                    &grids,
+                    prior_config.vocab_size,
+                    rate,
+                    d.batch_size,
+                    &device,
+                );
+                let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+                println!(
+                    "rate {:.2}: accuracy {} on untouched tokens, {} on replaced ones; a replaced token kept at {}",
+                    r.rate,
+                    show(r.clean_accuracy),
+                    show(r.corrupted_accuracy),
+                    show(r.kept_noise)
+                );
+                println!("{}", serde_json::to_string(&r)?);
+            }
             Ok(())
         }
         Command::Sample { sampling, count } => {

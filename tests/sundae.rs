@@ -9,7 +9,7 @@ use sundae::device;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::Denoiser;
 use sundae::sundae::corrupt::corrupt;
-use sundae::sundae::evaluate::evaluate;
+use sundae::sundae::evaluate::{at_rate, evaluate};
 use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
 use sundae::tokens::TokenGrids;
@@ -554,4 +554,38 @@ fn the_learning_rate_warms_up_holds_and_decays_to_zero() {
             "step {step}: {lr} vs {expected}"
         );
     }
+}
+
+#[test]
+fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
+    let vocab = 8;
+    let values: Vec<i64> = (0..40 * 16).map(|i| [0, 3, 5, 3][i % 4]).collect();
+    let grids = TokenGrids {
+        values,
+        shape: [40, 4, 4],
+    };
+    let device = device::cpu();
+    // The identity keeps whatever it holds: right on every untouched token, wrong on every replaced
+    // one (a replacement always differs from the clean token), and it keeps all the noise.
+    let identity = at_rate(&Identity { vocab }, &grids, vocab, 0.5, 16, &device);
+    assert_eq!(identity.clean_accuracy, Some(1.0), "{identity:?}");
+    assert_eq!(identity.corrupted_accuracy, Some(0.0), "{identity:?}");
+    assert_eq!(identity.kept_noise, Some(1.0), "{identity:?}");
+    let all = at_rate(&Identity { vocab }, &grids, vocab, 1.0, 16, &device);
+    assert_eq!(
+        all.clean_accuracy, None,
+        "no token is left untouched at rate 1"
+    );
+    assert_eq!(
+        (all.corrupted_accuracy, all.kept_noise),
+        (Some(0.0), Some(1.0))
+    );
+    // Uniform logits: argmax is token 0, the clean token at a quarter of the positions.
+    let untouched = at_rate(&Uniform { vocab }, &grids, vocab, 0.0, 16, &device);
+    assert_eq!(untouched.clean_accuracy, Some(0.25), "{untouched:?}");
+    let replaced = at_rate(&Uniform { vocab }, &grids, vocab, 1.0, 16, &device);
+    assert_eq!(replaced.corrupted_accuracy, Some(0.25), "{replaced:?}");
+    // Kept noise = replaced tokens that came out as 0: about 1/7 of the 3/4 whose clean token is not 0.
+    let kept = replaced.kept_noise.unwrap();
+    assert!((kept - 0.75 / 7.0).abs() < 0.04, "{replaced:?}");
 }

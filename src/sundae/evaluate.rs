@@ -81,3 +81,70 @@ pub fn evaluate<M: Denoiser>(
         codebook_usage: used.iter().filter(|&&u| u).count() as f64 / vocab.max(1) as f64,
     }
 }
+
+/// One denoising pass at a fixed corruption rate, split by what each position holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RateFigures {
+    pub rate: f64,
+    /// Share of untouched positions whose argmax is their (clean) token (None: there were none).
+    pub clean_accuracy: Option<f64>,
+    /// Share of replaced positions whose argmax is the clean token.
+    pub corrupted_accuracy: Option<f64>,
+    /// Share of replaced positions whose argmax is the random token they now hold: how strongly the
+    /// model prefers keeping its input over reading the context (the sampler's start, at rate 1).
+    pub kept_noise: Option<f64>,
+}
+
+/// Replaces each token with probability `rate` by a uniformly random different one and scores one pass.
+pub fn at_rate<M: Denoiser>(
+    model: &M,
+    grids: &TokenGrids,
+    vocab: usize,
+    rate: f64,
+    batch_size: usize,
+    device: &Device,
+) -> RateFigures {
+    let [count, h, w] = grids.shape;
+    let n = h * w;
+    let batch_size = batch_size.max(1);
+    let (mut clean_hits, mut clean_total) = (0usize, 0usize);
+    let (mut corrupted_hits, mut kept, mut corrupted_total) = (0usize, 0usize, 0usize);
+    for (chunk, start) in (0..count).step_by(batch_size).enumerate() {
+        let end = (start + batch_size).min(count);
+        let clean = &grids.values[start * n..end * n];
+        let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk as u64);
+        let corrupted: Vec<i64> = clean
+            .iter()
+            .map(|&t| {
+                if (rng.next_f32() as f64) < rate {
+                    // A different token, uniformly: 1..vocab added to t, modulo vocab.
+                    (t + 1 + rng.below(vocab.max(2) - 1) as i64) % vocab as i64
+                } else {
+                    t
+                }
+            })
+            .collect();
+        let input = Tensor::<3, Int>::from_data(
+            TensorData::new(corrupted.clone(), [end - start, h, w]),
+            device,
+        );
+        let argmax = model.logits(input).argmax(2).into_data();
+        for ((pred, &truth), &held) in argmax.iter::<i64>().zip(clean).zip(&corrupted) {
+            if held == truth {
+                clean_total += 1;
+                clean_hits += (pred == truth) as usize;
+            } else {
+                corrupted_total += 1;
+                corrupted_hits += (pred == truth) as usize;
+                kept += (pred == held) as usize;
+            }
+        }
+    }
+    let share = |hits: usize, total: usize| (total > 0).then(|| hits as f64 / total as f64);
+    RateFigures {
+        rate,
+        clean_accuracy: share(clean_hits, clean_total),
+        corrupted_accuracy: share(corrupted_hits, corrupted_total),
+        kept_noise: share(kept, corrupted_total),
+    }
+}
