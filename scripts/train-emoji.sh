@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the built-in generator (models/emoji) from nothing but the repository:
 # VQ-GAN on the emoji set at 64x64 -> latent data set (with mirror images) -> SUNDAE prior -> bundle,
-# then the held-out figures. About 4 hours on a 2-core CPU (VQ-GAN 3000 steps, prior 2200 steps).
+# then the held-out figures. About 5 hours on a 2-core CPU (VQ-GAN 3000 steps, prior 3500 steps).
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji.sh [WORK_DIR]   (default runs/emoji)
 set -euo pipefail
@@ -22,9 +22,8 @@ $sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run 
 # f16 storage halves the bundle (loading converts back to the device's precision).
 $sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out models/emoji --half
 cat > models/emoji/sampling.toml <<'TOML'
-# Sampler defaults for this model (flags win): the reference's annealed temperature and update share over
-# 60 steps. (The 1500-step prior, before its learning-rate cooldown, collapsed to blue keycap squares with
-# these settings; the 2200-step one does not.)
+# Sampler defaults for this model (flags win): the reference's annealed temperature and update share
+# over 60 steps.
 steps = 60
 temperature = "1.0:0.7"
 proportion = "0.5"
@@ -34,5 +33,5 @@ echo "built-in model written to models/emoji"
 # Held-out figures: the VQ-GAN's reconstruction PSNR on the validation emoji, the prior's loss and token
 # accuracy on their token grids (and the codebook share they use), and the sampler's speed.
 $sundae vqgan reconstruct --vqgan models/emoji --emoji 1000 --out "$work/validation-reconstructions.png"
-$sundae evaluate --model models/emoji --latents "$work/latents-validation"
+$sundae evaluate --model models/emoji --latents "$work/latents-validation" --rates 0.1,0.5,1
 $sundae sample --out "$work/samples.png"
