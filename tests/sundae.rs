@@ -457,15 +457,18 @@ impl Denoiser for Uniform {
     }
 }
 
+/// 40 grids of 4x4 using tokens 0, 3 and 5; a quarter of all tokens are 0.
+fn quarter_zero_grids() -> TokenGrids {
+    TokenGrids {
+        values: (0..40 * 16).map(|i| [0, 3, 5, 3][i % 4]).collect(),
+        shape: [40, 4, 4],
+    }
+}
+
 #[test]
 fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     let vocab = 8;
-    // 40 grids of 4x4 using tokens 0, 3 and 5; a quarter of all tokens are 0.
-    let values: Vec<i64> = (0..40 * 16).map(|i| [0, 3, 5, 3][i % 4]).collect();
-    let grids = TokenGrids {
-        values,
-        shape: [40, 4, 4],
-    };
+    let grids = quarter_zero_grids();
     let device = device::cpu();
     let uniform = evaluate(&Uniform { vocab }, &grids, vocab, 2, 16, &device);
     let ln_v = (vocab as f64).ln();
@@ -559,11 +562,7 @@ fn the_learning_rate_warms_up_holds_and_decays_to_zero() {
 #[test]
 fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     let vocab = 8;
-    let values: Vec<i64> = (0..40 * 16).map(|i| [0, 3, 5, 3][i % 4]).collect();
-    let grids = TokenGrids {
-        values,
-        shape: [40, 4, 4],
-    };
+    let grids = quarter_zero_grids();
     let device = device::cpu();
     // The identity keeps whatever it holds: right on every untouched token, wrong on every replaced
     // one (a replacement always differs from the clean token), and it keeps all the noise.
