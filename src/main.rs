@@ -176,7 +176,7 @@ struct SamplingArgs {
     #[arg(long)]
     no_early_stop: bool,
     /// Let a token that still holds its random start keep that value, as the reference sampler does
-    /// (by default the sampler knows it is noise and always redraws it)
+    /// (by default the sampler knows it is noise and never proposes it until the token is first redrawn)
     #[arg(long)]
     keep_start_noise: bool,
     /// Random seed: the same seed gives the same images on the same device.

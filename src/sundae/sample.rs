@@ -59,7 +59,7 @@ pub struct SampleSettings {
     pub min_steps: usize,
     pub early_stop: bool,
     pub seed: u64,
-    /// Never redraw a token's random start value while it still holds it (see `exclude_noise`).
+    /// Never propose a token's random start value while it still holds it (see `exclude_noise`).
     pub exclude_noise: bool,
 }
 
