@@ -351,6 +351,10 @@ enum VqganCommand {
         /// Write the trained model as a bundle here when training ends.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// Start a new run from this VQ-GAN bundle's weights instead of random ones (e.g. to sharpen
+        /// its decoder with `decoder_only`); the discriminator and optimiser start fresh.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
     },
     /// Write a randomly initialised VQ-GAN bundle from a preset or a TOML config (for tests and benchmarks).
     Init {
@@ -828,10 +832,11 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             resume,
             device: d,
             bundle: out,
+            init,
         } => {
             let device = device::parse(&d)?;
             let config = config.unwrap_or_default();
-            sundae::vqgan::train::train(&data, &config, &run, resume, &device)?;
+            sundae::vqgan::train::train(&data, &config, &run, resume, init.as_deref(), &device)?;
             if let Some(out) = out {
                 sundae::vqgan::train::export_bundle(&run, &out, &device)?;
                 println!("wrote the trained VQ-GAN to {}", out.display());

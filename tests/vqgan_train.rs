@@ -375,3 +375,83 @@ fn one_training_step_matches_tamings_losses_and_updates() {
         );
     }
 }
+
+#[test]
+fn decoder_only_training_from_a_bundle_keeps_the_encoder_and_codebook() {
+    let exe = env!("CARGO_BIN_EXE_sundae");
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/vqgan-tiny.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&std::ffi::OsStr]| Command::new(exe).args(args).output().unwrap();
+    let start = dir.path().join("start");
+    let model = tiny_config().model;
+    let random = sundae::vqgan::VqGan::new(&model, &device::cpu());
+    sundae::bundle::save_vqgan(&start, &model, &random, sundae::bundle::Storage::F32).unwrap();
+    // The tiny recipe, decoder only, with the discriminator from the first step.
+    let text = std::fs::read_to_string(&tiny)
+        .unwrap()
+        .replace("restart_dead_codes = true", "restart_dead_codes = false")
+        .replace("disc_start = 10", "disc_start = 0\ndecoder_only = true");
+    let config = dir.path().join("decoder.toml");
+    std::fs::write(&config, text).unwrap();
+    let sharpened = dir.path().join("sharpened");
+    let trained = run(&[
+        "vqgan".as_ref(),
+        "train".as_ref(),
+        "--data".as_ref(),
+        "emoji".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--run".as_ref(),
+        dir.path().join("run").as_os_str(),
+        "--init".as_ref(),
+        start.as_os_str(),
+        "--bundle".as_ref(),
+        sharpened.as_os_str(),
+    ]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+
+    let (_, before) = sundae::bundle::load_vqgan(&start, &device::cpu()).unwrap();
+    let (_, after) = sundae::bundle::load_vqgan(&sharpened, &device::cpu()).unwrap();
+    let (before, after) = (weights(&before), weights(&after));
+    let mut moved = Vec::new();
+    for ((name, x), (_, y)) in before.iter().zip(&after) {
+        let frozen = ["encoder.", "quant_conv.", "quantize."]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if frozen {
+            assert_eq!(x, y, "{name} changed in decoder-only training");
+        } else if x != y {
+            moved.push(name.clone());
+        }
+    }
+    assert!(moved.iter().any(|n| n.starts_with("decoder.")), "{moved:?}");
+    assert!(moved.iter().any(|n| n.starts_with("post_quant_conv.")));
+
+    // A bundle of another architecture is refused with a clear error.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("n_embed = 16", "n_embed = 32"),
+    )
+    .unwrap();
+    let refused = run(&[
+        "vqgan".as_ref(),
+        "train".as_ref(),
+        "--data".as_ref(),
+        "emoji".as_ref(),
+        "--config".as_ref(),
+        other.as_os_str(),
+        "--run".as_ref(),
+        dir.path().join("refused").as_os_str(),
+        "--init".as_ref(),
+        start.as_os_str(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("architecture differs"));
+}

@@ -57,6 +57,10 @@ pub struct TrainSettings {
     /// Restart codes unused over a whole window with current encoder outputs, every `restart_every` steps.
     pub restart_dead_codes: bool,
     pub restart_every: u64,
+    /// Train only post_quant_conv and the decoder: the encoder and codebook, and so the tokens a
+    /// trained prior has learnt, stay fixed. For sharpening a finished model's decoder with the
+    /// adversarial term (start the run from its bundle with `--init`).
+    pub decoder_only: bool,
     pub seed: u64,
     pub log_every: u64,
     pub checkpoint_every: u64,
@@ -84,6 +88,7 @@ impl Default for TrainSettings {
             usage_window: 100,
             restart_dead_codes: false,
             restart_every: 200,
+            decoder_only: false,
             seed: 0,
             log_every: 10,
             checkpoint_every: 500,
@@ -100,6 +105,12 @@ impl VqGanTrainConfig {
         config.model.validate()?;
         if config.train.batch_size == 0 {
             bail!("{}: batch_size must be at least 1", path.display());
+        }
+        if config.train.decoder_only && config.train.restart_dead_codes {
+            bail!(
+                "{}: decoder_only keeps the codebook fixed; set restart_dead_codes = false",
+                path.display()
+            );
         }
         Ok(config)
     }
@@ -172,7 +183,7 @@ impl VqGanTrainer {
     /// A fresh trainer; `device` must be an autodiff device.
     pub fn new(config: &VqGanTrainConfig, device: &Device) -> Self {
         let settings = config.train.clone();
-        Self {
+        let mut trainer = Self {
             model: VqGan::new(&config.model, device),
             disc: Discriminator::new(settings.disc_layers, settings.disc_channels, device),
             ae_optim: adam(),
@@ -181,6 +192,22 @@ impl VqGanTrainer {
             usage: CodebookUsage::new(config.model.n_embed, settings.usage_window),
             lpips: None,
             settings,
+        };
+        trainer.apply_freezing();
+        trainer
+    }
+
+    /// Stops gradients to the encoder, quant_conv and codebook when the settings ask for decoder-only
+    /// training (a parameter without gradient is left alone by the optimiser).
+    pub fn apply_freezing(&mut self) {
+        if self.settings.decoder_only {
+            let model = self.model.clone();
+            self.model = VqGan {
+                encoder: model.encoder.no_grad(),
+                quant_conv: model.quant_conv.no_grad(),
+                quantize: model.quantize.no_grad(),
+                ..model
+            };
         }
     }
 
@@ -344,6 +371,7 @@ impl Checkpointed for VqGanTrainer {
         let state: TrainerState = serde_json::from_str(&text)?;
         self.step = state.step;
         self.usage = state.usage;
+        self.apply_freezing();
         Ok(())
     }
 }
@@ -357,12 +385,14 @@ fn psnr_of(x: Tensor<4>, xrec: Tensor<4>) -> f64 {
     10.0 * (4.0 / mse.max(1e-12)).log10()
 }
 
-/// `sundae vqgan train`: trains on `data` (a folder or `emoji`) into the run directory.
+/// `sundae vqgan train`: trains on `data` (a folder or `emoji`) into the run directory; a new run
+/// starts from the weights of the VQ-GAN bundle `init` when one is given.
 pub fn train(
     data_source: &str,
     config_path: &Path,
     run_path: &Path,
     resume: bool,
+    init: Option<&Path>,
     device: &Device,
 ) -> Result<()> {
     let run = RunDir::open(run_path, resume)?;
@@ -392,6 +422,17 @@ pub fn train(
         None => eprintln!(
             "no VGG16 weights given (train.vgg16): training without the perceptual (LPIPS) term"
         ),
+    }
+    if let (false, Some(bundle)) = (resume, init) {
+        let (bundle_config, model) = crate::bundle::load_vqgan(bundle, &autodiff)?;
+        if bundle_config != config.model {
+            bail!(
+                "--init {}: its architecture differs from the configuration's [model]",
+                bundle.display()
+            );
+        }
+        trainer.model = model;
+        trainer.apply_freezing();
     }
     resume_latest(&run, &mut trainer)?;
     let pixels: Arc<Vec<Vec<f32>>> =
