@@ -234,14 +234,6 @@ pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
     10.0 * (4.0 / mse.max(1e-12)).log10()
 }
 
-/// Mirrors a CHW image left to right.
-fn mirrored(pixels: &[f32], side: usize) -> Vec<f32> {
-    pixels
-        .chunks(side)
-        .flat_map(|row| row.iter().rev().copied())
-        .collect()
-}
-
 /// `sundae encode`: a whole data set -> latent shards + manifest (see `data::latents`).
 #[allow(clippy::too_many_arguments)]
 pub fn encode_dataset(
@@ -249,7 +241,7 @@ pub fn encode_dataset(
     source: &str,
     split: crate::data::Split,
     out: &Path,
-    flip: bool,
+    augment: crate::data::augment::Augment,
     part: Option<(usize, usize)>,
     batch_size: usize,
     device: &Device,
@@ -264,13 +256,19 @@ pub fn encode_dataset(
     }
     let vqgan_hash = latents::file_hash(&bundle_dir.join(bundle::VQGAN_WEIGHTS))?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    if let Ok(existing) = latents::read_manifest(out)
-        && existing.vqgan_hash != vqgan_hash
-    {
-        bail!(
-            "{} holds latents of another VQ-GAN; use a new directory",
-            out.display()
-        );
+    if let Ok(existing) = latents::read_manifest(out) {
+        if existing.vqgan_hash != vqgan_hash {
+            bail!(
+                "{} holds latents of another VQ-GAN; use a new directory",
+                out.display()
+            );
+        }
+        if (existing.flip, existing.zooms) != (augment.flip, augment.zooms) {
+            bail!(
+                "{} holds latents made with other --flip/--zooms settings; use a new directory",
+                out.display()
+            );
+        }
     }
     let data = crate::data::load(source, config.resolution, split)?;
     let r = config.resolution;
@@ -281,14 +279,11 @@ pub fn encode_dataset(
         .collect();
     let bar = progress(todo.len(), "encoding shards");
     for shard in todo {
-        let images = &data.samples[shard * latents::SHARD_IMAGES
-            ..((shard + 1) * latents::SHARD_IMAGES).min(data.samples.len())];
-        let mut pixels = Vec::with_capacity(images.len() * if flip { 2 } else { 1 });
-        for image in images {
-            pixels.push(image.pixels.clone());
-            if flip {
-                pixels.push(mirrored(&image.pixels, r));
-            }
+        let first = shard * latents::SHARD_IMAGES;
+        let images = &data.samples[first..(first + latents::SHARD_IMAGES).min(data.samples.len())];
+        let mut pixels = Vec::with_capacity(images.len() * augment.views_per_image());
+        for (i, image) in images.iter().enumerate() {
+            pixels.extend(augment.views(&image.pixels, r, first + i));
         }
         let grids = encode_images(&model, &pixels, r, batch_size, device);
         latents::write_shard(out, shard, &grids)?;
@@ -304,7 +299,8 @@ pub fn encode_dataset(
             vocab_size: config.n_embed,
             count: 0,
             source: source.to_string(),
-            flip,
+            flip: augment.flip,
+            zooms: augment.zooms,
             vqgan_hash,
             shards: Vec::new(),
         },

@@ -43,6 +43,10 @@ enum Command {
         /// Also encode each image's mirror image.
         #[arg(long)]
         flip: bool,
+        /// Also encode this many copies of each image zoomed out to 60-95 % of its size at a random
+        /// place on white (the same on every run), to stretch a small set.
+        #[arg(long, default_value_t = 0)]
+        zooms: usize,
         /// Encode only every N-th shard, starting at I (I/N), to share the work between machines.
         #[arg(long)]
         shard: Option<String>,
@@ -606,6 +610,7 @@ fn run(cli: Cli) -> Result<()> {
             data,
             out,
             flip,
+            zooms,
             shard,
             split,
             device: d,
@@ -619,7 +624,7 @@ fn run(cli: Cli) -> Result<()> {
                 &data,
                 parse_split(&split)?,
                 &out,
-                flip,
+                data::augment::Augment { flip, zooms },
                 part,
                 d.batch_size,
                 &device::parse(&d.device)?,

@@ -1,6 +1,11 @@
 //! Data preparation: compositing, resizing, cropping, the emoji set and its split.
 
+mod common;
+
+use common::{fails, fixture, ok, s};
 use image::{Rgba, RgbaImage};
+use ndarray::Array3;
+use ndarray_npy::ReadNpyExt;
 use sundae::data::emoji;
 use sundae::data::images::{prepare, to_rgb8};
 use sundae::data::{Split, load};
@@ -110,4 +115,52 @@ fn a_folder_with_broken_files_skips_them_by_name() {
     assert!(loaded.skipped[0].ends_with("broken.png"));
     let empty = tempfile::tempdir().unwrap();
     assert!(load(empty.path().to_str().unwrap(), 4, Split::All).is_err());
+}
+
+#[test]
+fn encoding_with_views_writes_every_view_after_its_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for i in 0..3u8 {
+        RgbaImage::from_fn(16, 16, |x, y| {
+            Rgba([x as u8 * 16, y as u8 * 16, i * 100, 255])
+        })
+        .save(images.join(format!("{i}.png")))
+        .unwrap();
+    }
+    let bundle = fixture("tiny-bundle");
+    let encode_args = |out: &std::path::Path, views: &[&'static str]| {
+        let mut args = vec!["encode", "--vqgan", s(&bundle), "--data", s(&images)];
+        args.extend(["--out", s(out)]);
+        args.extend(views);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let encode = |out: &std::path::Path, views: &[&'static str]| {
+        let args = encode_args(out, views);
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let read = |out: &std::path::Path| {
+        Array3::<i16>::read_npy(std::fs::File::open(out.join("shard-00000.npy")).unwrap()).unwrap()
+    };
+
+    let (plain, viewed) = (dir.path().join("plain"), dir.path().join("viewed"));
+    encode(&plain, &[]);
+    let stdout = encode(&viewed, &["--flip", "--zooms", "2"]);
+    assert!(stdout.contains("18 token grids"), "{stdout}");
+    let (plain_grids, viewed_grids) = (read(&plain), read(&viewed));
+    assert_eq!(plain_grids.shape(), &[3, 8, 8]);
+    assert_eq!(viewed_grids.shape(), &[18, 8, 8]);
+    // Each image's six views start with the image itself.
+    for i in 0..3 {
+        assert_eq!(
+            viewed_grids.slice(ndarray::s![6 * i, .., ..]),
+            plain_grids.slice(ndarray::s![i, .., ..])
+        );
+    }
+
+    // A rerun into the same directory with other views is refused.
+    let args = encode_args(&viewed, &["--zooms", "1"]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("--zooms"), "{err}");
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "manifest.json";
-/// Source images per shard (each adds two grids with `--flip`).
+/// Source images per shard (each adds one grid per view: see `augment::Augment`).
 pub const SHARD_IMAGES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct Manifest {
     pub count: usize,
     pub source: String,
     pub flip: bool,
+    /// Zoomed-out copies of each image (`sundae encode --zooms`).
+    #[serde(default)]
+    pub zooms: usize,
     /// SHA-256 of the VQ-GAN's weights file: a prior trained on these tokens needs that VQ-GAN.
     pub vqgan_hash: String,
     pub shards: Vec<ShardEntry>,

@@ -1,5 +1,6 @@
 //! Data: image folders, the built-in emoji set, and image <-> tensor conversion.
 
+pub mod augment;
 pub mod emoji;
 pub mod images;
 pub mod latents;
