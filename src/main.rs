@@ -70,6 +70,10 @@ enum Command {
         /// Continue from the run directory's latest checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Start a new run from this bundle's prior instead of random weights (e.g. to fine-tune it on
+        /// more data); the optimiser and the learning-rate schedule start fresh.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
         /// The VQ-GAN that made the latents: sample grids are decoded into samples/ with it.
         #[arg(long)]
         vqgan: Option<PathBuf>,
@@ -644,6 +648,7 @@ fn run(cli: Cli) -> Result<()> {
             config,
             run,
             resume,
+            init,
             vqgan,
             device: d,
         } => {
@@ -653,6 +658,7 @@ fn run(cli: Cli) -> Result<()> {
                 &config.unwrap_or_default(),
                 &run,
                 resume,
+                init.as_deref(),
                 vqgan.as_deref(),
                 &device,
             )

@@ -54,6 +54,73 @@ fn generator(dir: &Path) -> PathBuf {
     model
 }
 
+/// A bundle's prior tensors by name, as stored.
+fn prior_tensors(bundle: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(bundle.join("prior.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_prior_run_can_start_from_a_bundles_prior() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let model = generator(dir);
+    let vqgan = root("tests/fixtures/tiny-bundle");
+    // A zero learning rate keeps the starting weights, so the result shows where the run began.
+    let tiny = std::fs::read_to_string(root("configs/prior-tiny.toml")).unwrap();
+    let still = dir.join("still.toml");
+    std::fs::write(
+        &still,
+        tiny.replace("learning_rate = 1e-3", "learning_rate = 0.0")
+            .replace("steps = 20", "steps = 3"),
+    )
+    .unwrap();
+    let latents = dir.join("latents");
+    let run_from = |init: Option<&Path>, name: &str| {
+        let run = dir.join(name);
+        let mut args = vec!["train", "--latents", s(&latents), "--config", s(&still)];
+        args.extend(["--run", s(&run)]);
+        if let Some(init) = init {
+            args.extend(["--init", s(init)]);
+        }
+        ok(&args);
+        let out = dir.join(format!("{name}-bundle"));
+        ok(&[
+            "bundle",
+            "--vqgan",
+            s(&vqgan),
+            "--prior",
+            s(&run),
+            "--out",
+            s(&out),
+        ]);
+        prior_tensors(&out)
+    };
+    let started = prior_tensors(&model);
+    assert!(run_from(Some(&model), "from-bundle") == started);
+    assert!(run_from(None, "from-scratch") != started);
+
+    let wider = dir.join("wider.toml");
+    std::fs::write(&wider, tiny.replace("dim = 32", "dim = 64")).unwrap();
+    let err = fails(&[
+        "train",
+        "--latents",
+        s(&latents),
+        "--config",
+        s(&wider),
+        "--run",
+        s(&dir.join("refused")),
+        "--init",
+        s(&model),
+    ]);
+    assert!(err.contains("differs"), "{err}");
+}
+
 #[test]
 fn the_pixel_mask_becomes_a_token_mask_by_and_over_each_block() {
     // 4x4 pixels, 2x2 blocks: one black pixel in the top-right block only.

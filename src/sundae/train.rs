@@ -248,12 +248,14 @@ impl Checkpointed for PriorTrainer {
 }
 
 /// `sundae train`: trains a prior on a latent data set into a run directory. With `vqgan`, sample
-/// grids are decoded into `samples/` (the VQ-GAN must be the one that made the latents).
+/// grids are decoded into `samples/` (the VQ-GAN must be the one that made the latents). A new run
+/// starts from the prior of the bundle `init` when one is given.
 pub fn train(
     latents_dir: &Path,
     config_path: &Path,
     run_path: &Path,
     resume: bool,
+    init: Option<&Path>,
     vqgan: Option<&Path>,
     device: &Device,
 ) -> Result<()> {
@@ -282,16 +284,26 @@ pub fn train(
         }
         None => None,
     };
+    let s = config.train.clone();
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(s.seed);
+    let mut trainer = PriorTrainer::new(&config, &autodiff);
+    if let (false, Some(bundle)) = (resume, init) {
+        let (bundle_config, model) = crate::bundle::load_prior(bundle, &autodiff)?;
+        if &bundle_config != m {
+            bail!(
+                "--init {}: its prior differs from the configuration's [model]",
+                bundle.display()
+            );
+        }
+        trainer.ema = trainer.ema.is_some().then(|| model.valid());
+        trainer.model = model;
+    }
     eprintln!(
         "training a {:.1}M-parameter prior on {} token grids",
         m.parameter_count() as f64 / 1e6,
         manifest.count
     );
-
-    let s = config.train.clone();
-    let autodiff = device.clone().autodiff();
-    autodiff.seed(s.seed);
-    let mut trainer = PriorTrainer::new(&config, &autodiff);
     resume_latest(&run, &mut trainer)?;
     let per_grid = m.grid_height * m.grid_width;
     let shape = (m.grid_height, m.grid_width);
