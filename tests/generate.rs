@@ -14,6 +14,19 @@ fn root(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// `sundae bundle`: a VQ-GAN bundle and a prior run joined into a generator bundle at `out`.
+fn join(vqgan: &Path, run: &Path, out: &Path) {
+    ok(&[
+        "bundle",
+        "--vqgan",
+        s(vqgan),
+        "--prior",
+        s(run),
+        "--out",
+        s(out),
+    ]);
+}
+
 /// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.
 fn generator(dir: &Path) -> PathBuf {
     let latents = dir.join("latents");
@@ -42,15 +55,7 @@ fn generator(dir: &Path) -> PathBuf {
         "--vqgan",
         s(&vqgan),
     ]);
-    ok(&[
-        "bundle",
-        "--vqgan",
-        s(&vqgan),
-        "--prior",
-        s(&run),
-        "--out",
-        s(&model),
-    ]);
+    join(&vqgan, &run, &model);
     model
 }
 
@@ -90,15 +95,7 @@ fn a_prior_run_can_start_from_a_bundles_prior() {
         }
         ok(&args);
         let out = dir.join(format!("{name}-bundle"));
-        ok(&[
-            "bundle",
-            "--vqgan",
-            s(&vqgan),
-            "--prior",
-            s(&run),
-            "--out",
-            s(&out),
-        ]);
+        join(&vqgan, &run, &out);
         prior_tensors(&out)
     };
     let started = prior_tensors(&model);
