@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the built-in generator (models/emoji) from nothing but the repository:
-# VQ-GAN on the emoji set at 64x64 -> latent data set (with mirror images) -> SUNDAE prior -> the prior
-# fine-tuned on a set that adds zoomed-out copies -> bundle, then the held-out figures. About 6 hours on a
-# 2-core CPU (VQ-GAN 3000 steps, prior 3500 + 1000 steps).
+# VQ-GAN on the emoji set at 64x64 -> latent data set (with mirror images) -> SUNDAE prior -> bundle,
+# then the held-out figures. About 5 hours on a 2-core CPU (VQ-GAN 3000 steps, prior 3500 steps).
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji.sh [WORK_DIR]   (default runs/emoji)
 set -euo pipefail
@@ -13,8 +12,6 @@ cargo build --release -q
 sundae=target/release/sundae
 
 resume_flag() { [ -f "$1/checkpoint/latest" ] && echo --resume || true; }
-# A second stage starts from the first stage's bundle, or resumes itself.
-init_or_resume() { [ -f "$1/checkpoint/latest" ] && echo --resume || echo --init "$2"; }
 
 $sundae vqgan train --data emoji --config configs/vqgan-emoji.toml --run "$work/vqgan" \
   $(resume_flag "$work/vqgan") --bundle "$work/vqgan-bundle"
@@ -22,12 +19,8 @@ $sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split train --flip --
 $sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split validation --out "$work/latents-validation"
 $sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run "$work/prior" \
   $(resume_flag "$work/prior") --vqgan "$work/vqgan-bundle"
-$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out "$work/stage1"
-$sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split train --flip --zooms 1 --out "$work/latents-zoom"
-$sundae train --latents "$work/latents-zoom" --config configs/prior-emoji-zoom.toml --run "$work/prior-zoom" \
-  $(init_or_resume "$work/prior-zoom" "$work/stage1") --vqgan "$work/vqgan-bundle"
 # f16 storage halves the bundle (loading converts back to the device's precision).
-$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior-zoom" --out models/emoji --half
+$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out models/emoji --half
 cat > models/emoji/sampling.toml <<'TOML'
 # Sampler defaults for this model (flags win): the reference's annealed temperature and update share
 # over 60 steps.
