@@ -453,5 +453,7 @@ fn decoder_only_training_from_a_bundle_keeps_the_encoder_and_codebook() {
         start.as_os_str(),
     ]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("architecture differs"));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("architecture differs"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -408,21 +408,10 @@ pub fn train(
     let resolution = config.model.resolution;
     let train_set = data::load(data_source, resolution, Split::Train)?;
     let validation = validation_images(data_source, resolution, s.validation_images, &train_set)?;
-    eprintln!(
-        "training on {} images at {resolution}x{resolution}",
-        train_set.samples.len()
-    );
-
     let autodiff = device.clone().autodiff();
     // Seeded so that a run is reproducible, including one killed before its first checkpoint.
     autodiff.seed(s.seed);
     let mut trainer = VqGanTrainer::new(&config, &autodiff);
-    match &s.vgg16 {
-        Some(path) => trainer.lpips = Some(Lpips::load(path, &autodiff)?),
-        None => eprintln!(
-            "no VGG16 weights given (train.vgg16): training without the perceptual (LPIPS) term"
-        ),
-    }
     if let (false, Some(bundle)) = (resume, init) {
         let (bundle_config, model) = crate::bundle::load_vqgan(bundle, &autodiff)?;
         if bundle_config != config.model {
@@ -433,6 +422,16 @@ pub fn train(
         }
         trainer.model = model;
         trainer.apply_freezing();
+    }
+    eprintln!(
+        "training on {} images at {resolution}x{resolution}",
+        train_set.samples.len()
+    );
+    match &s.vgg16 {
+        Some(path) => trainer.lpips = Some(Lpips::load(path, &autodiff)?),
+        None => eprintln!(
+            "no VGG16 weights given (train.vgg16): training without the perceptual (LPIPS) term"
+        ),
     }
     resume_latest(&run, &mut trainer)?;
     let pixels: Arc<Vec<Vec<f32>>> =
