@@ -93,6 +93,10 @@ enum Command {
         /// Denoising passes scored per grid, as in training.
         #[arg(long, default_value_t = 2)]
         unroll_steps: usize,
+        /// Share of grids corrupted in a random rectangle instead of scattered tokens (1 = all: a
+        /// figure for inpainting, a region filled from its context)
+        #[arg(long, default_value_t = 0.0)]
+        block_share: f64,
         /// Also score one pass at these fixed corruption rates (e.g. 0.1,0.5,1): accuracy on untouched
         /// and on replaced tokens, and how often the model keeps a replaced (random) token
         #[arg(long, value_delimiter = ',')]
@@ -512,9 +516,13 @@ fn run(cli: Cli) -> Result<()> {
             model,
             latents,
             unroll_steps,
+            block_share,
             rates,
             device: d,
         } => {
+            if !(0.0..=1.0).contains(&block_share) {
+                bail!("--block-share: {block_share} is not in [0, 1]");
+            }
             if let Some(bad) = rates.iter().find(|r| !(0.0..=1.0).contains(*r)) {
                 bail!("--rates: {bad} is not in [0, 1]");
             }
@@ -530,6 +538,7 @@ fn run(cli: Cli) -> Result<()> {
                 &grids,
                 prior_config.vocab_size,
                 unroll_steps.max(1),
+                block_share,
                 d.batch_size,
                 &device,
             );

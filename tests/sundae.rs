@@ -12,6 +12,7 @@ use sundae::sundae::corrupt::corrupt;
 use sundae::sundae::evaluate::{at_rate, evaluate};
 use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
+use sundae::sundae::unroll::unrolled_loss;
 use sundae::tokens::TokenGrids;
 use sundae::train::SplitMix;
 use sundae::train::fit::Checkpointed;
@@ -20,7 +21,14 @@ use sundae::train::fit::Checkpointed;
 fn corruption_rates_are_uniform_and_set_the_share_of_replaced_tokens() {
     let (batch, len, vocab) = (4000, 256, 8);
     let mut tokens = vec![0i64; batch * len];
-    let rates = corrupt(&mut tokens, batch, vocab, &mut SplitMix::new(5));
+    let rates = corrupt(
+        &mut tokens,
+        [batch, 16, 16],
+        vocab,
+        0.0,
+        &mut SplitMix::new(5),
+    )
+    .rates;
     let mean = rates.iter().map(|&r| r as f64).sum::<f64>() / batch as f64;
     let var = rates
         .iter()
@@ -51,6 +59,141 @@ fn corruption_rates_are_uniform_and_set_the_share_of_replaced_tokens() {
         );
     }
     assert!(tokens.iter().all(|&t| (0..vocab as i64).contains(&t)));
+}
+
+#[test]
+fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
+    // Marked tokens (1000 + position) and a vocabulary below 1000: a replaced token is always seen.
+    let (batch, h, w, vocab) = (3000, 4, 6, 8);
+    let mut tokens: Vec<i64> = (0..batch * h * w)
+        .map(|i| 1000 + (i % (h * w)) as i64)
+        .collect();
+    let corruption = corrupt(
+        &mut tokens,
+        [batch, h, w],
+        vocab,
+        0.5,
+        &mut SplitMix::new(9),
+    );
+    let (mut blocks, mut heights, mut widths) = (0, [0usize; 4], [0usize; 6]);
+    let (mut tops, mut lefts) = ([0usize; 4], [0usize; 6]);
+    let grids = tokens.chunks(h * w).zip(corruption.known.chunks(h * w));
+    for ((grid, known), &rate) in grids.zip(&corruption.rates) {
+        let replaced: Vec<(usize, usize)> = (0..h * w)
+            .filter(|&i| grid[i] < 1000)
+            .map(|i| (i / w, i % w))
+            .collect();
+        let (top, bottom) = (
+            replaced.iter().map(|p| p.0).min(),
+            replaced.iter().map(|p| p.0).max(),
+        );
+        let (left, right) = (
+            replaced.iter().map(|p| p.1).min(),
+            replaced.iter().map(|p| p.1).max(),
+        );
+        let (Some(top), Some(bottom), Some(left), Some(right)) = (top, bottom, left, right) else {
+            assert!(!known.contains(&true));
+            continue;
+        };
+        let area = (bottom - top + 1) * (right - left + 1);
+        // A block: the replaced positions fill their bounding box and the rate is its share.
+        if replaced.len() == area && (rate - area as f32 / (h * w) as f32).abs() < 1e-6 {
+            blocks += 1;
+            heights[bottom - top] += 1;
+            widths[right - left] += 1;
+            tops[top] += 1;
+            lefts[left] += 1;
+            // Known: exactly the positions outside the block.
+            assert!((0..h * w).all(|i| known[i] == (grid[i] >= 1000)));
+        } else {
+            assert!(
+                !known.contains(&true),
+                "a scattered grid has no known positions"
+            );
+        }
+    }
+    // Half the grids hold a block (a scattered grid rarely passes as one); sizes and places are spread.
+    let share = blocks as f64 / batch as f64;
+    assert!((0.46..0.54).contains(&share), "{share}");
+    assert!(heights.iter().all(|&n| n > blocks / 8), "{heights:?}");
+    assert!(widths.iter().all(|&n| n > blocks / 12), "{widths:?}");
+    // Every row and column starts some block (the last ones only blocks of height or width 1).
+    assert!(
+        tops.iter().chain(&lefts).all(|&n| n > blocks / 50),
+        "{tops:?} {lefts:?}"
+    );
+    assert!(
+        tokens
+            .iter()
+            .all(|&t| (0..vocab as i64).contains(&t) || t >= 1000)
+    );
+    // Without blocks no draw decides between the two, so a grid's rate is the generator's first number
+    // (the reference's draws, unchanged).
+    let mut plain = vec![0i64; 16];
+    let plain = corrupt(&mut plain, [1, 4, 4], vocab, 0.0, &mut SplitMix::new(3));
+    assert_eq!(plain.rates, vec![SplitMix::new(3).next_f32()]);
+}
+
+/// Predicts each input token plus one (modulo the vocabulary), and records every input it is given.
+struct ShiftRecorder {
+    vocab: usize,
+    inputs: std::cell::RefCell<Vec<Vec<i64>>>,
+}
+
+impl Denoiser for ShiftRecorder {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        let input: Vec<i64> = tokens.clone().into_data().iter::<i64>().collect();
+        let shifted: Vec<i64> = input.iter().map(|t| (t + 1) % self.vocab as i64).collect();
+        self.inputs.borrow_mut().push(input);
+        Tensor::<2, Int>::from_data(TensorData::new(shifted, [b, h * w]), &tokens.device())
+            .one_hot(self.vocab)
+            .float()
+            .mul_scalar(1000.0)
+    }
+}
+
+#[test]
+fn unrolled_passes_keep_known_positions_clean_and_redraw_the_rest() {
+    let (shape, vocab) = ([6, 3, 4], 7);
+    let clean: Vec<i64> = (0..6 * 12).map(|i| (i * 5 % 7) as i64).collect();
+    let mut corrupted = clean.clone();
+    let corruption = corrupt(&mut corrupted, shape, vocab, 1.0, &mut SplitMix::new(4));
+    let device = device::cpu();
+    let tensor = |values: &[i64]| {
+        Tensor::<3, Int>::from_data(TensorData::new(values.to_vec(), shape), &device)
+    };
+    let passes = |known: Option<&[bool]>| {
+        let model = ShiftRecorder {
+            vocab,
+            inputs: Default::default(),
+        };
+        let rng = &mut SplitMix::new(1);
+        unrolled_loss(&model, tensor(&clean), tensor(&corrupted), known, 3, rng);
+        model.inputs.into_inner()
+    };
+    let shift = |values: &[i64]| -> Vec<i64> { values.iter().map(|t| (t + 1) % 7).collect() };
+    // Without known positions each pass samples the previous pass's (certain) prediction everywhere.
+    let free = passes(None);
+    assert_eq!(free.len(), 3);
+    assert_eq!(free[0], corrupted);
+    assert_eq!(free[1], shift(&free[0]));
+    assert_eq!(free[2], shift(&free[1]));
+    // With them, the positions outside each block hold the clean token in every pass.
+    let pinned = passes(Some(&corruption.known));
+    assert_eq!(pinned[0], corrupted);
+    assert!(corruption.known.contains(&true) && corruption.known.contains(&false));
+    for pass in 1..3 {
+        let previous = shift(&pinned[pass - 1]);
+        for i in 0..clean.len() {
+            let expected = if corruption.known[i] {
+                clean[i]
+            } else {
+                previous[i]
+            };
+            assert_eq!(pinned[pass][i], expected, "pass {pass}, position {i}");
+        }
+    }
 }
 
 fn tiny_config() -> PriorTrainConfig {
@@ -470,7 +613,7 @@ fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     let vocab = 8;
     let grids = quarter_zero_grids();
     let device = device::cpu();
-    let uniform = evaluate(&Uniform { vocab }, &grids, vocab, 2, 16, &device);
+    let uniform = evaluate(&Uniform { vocab }, &grids, vocab, 2, 0.0, 16, &device);
     let ln_v = (vocab as f64).ln();
     assert!((uniform.loss - ln_v).abs() < 1e-5, "{uniform:?}");
     assert!(uniform.step_losses.iter().all(|l| (l - ln_v).abs() < 1e-5));
@@ -482,14 +625,14 @@ fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     // The identity predicts its (corrupted) input with logit 1000: loss 1000 on each changed token,
     // 0 on the others, so loss / 1000 + accuracy = 1; corruption at U(0,1) rates changes about
     // E[α] (1 - 1/V) = 0.44 of the tokens.
-    let identity = evaluate(&Identity { vocab }, &grids, vocab, 2, 16, &device);
+    let identity = evaluate(&Identity { vocab }, &grids, vocab, 2, 0.0, 16, &device);
     assert!(
         (identity.loss / 1000.0 + identity.accuracy - 1.0).abs() < 1e-3,
         "{identity:?}"
     );
     assert!((0.35..0.8).contains(&identity.accuracy), "{identity:?}");
     // Fixed draws: the same model scores the same.
-    let again = evaluate(&Identity { vocab }, &grids, vocab, 2, 16, &device);
+    let again = evaluate(&Identity { vocab }, &grids, vocab, 2, 0.0, 16, &device);
     assert_eq!(identity.loss, again.loss);
 }
 

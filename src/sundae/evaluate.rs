@@ -24,12 +24,14 @@ pub struct Evaluation {
 
 const EVAL_SEED: u64 = 0x5EED;
 
-/// Corrupts each grid at a rate from U(0, 1) and scores `unroll_steps` passes, in batches of `batch_size`.
+/// Corrupts each grid at a rate from U(0, 1) (or, for a share `block_share` of them, in a random
+/// rectangle) and scores `unroll_steps` passes, in batches of `batch_size`.
 pub fn evaluate<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
     vocab: usize,
     unroll_steps: usize,
+    block_share: f64,
     batch_size: usize,
     device: &Device,
 ) -> Evaluation {
@@ -44,10 +46,11 @@ pub fn evaluate<M: Denoiser>(
         let b = end - start;
         let clean = grids.values[start * n..end * n].to_vec();
         let mut corrupted = clean.clone();
-        corrupt(
+        let corruption = corrupt(
             &mut corrupted,
-            b,
+            [b, h, w],
             vocab,
+            block_share,
             &mut SplitMix::keyed(EVAL_SEED, 1, chunk as u64),
         );
         let to_tensor = |values: Vec<i64>| {
@@ -57,6 +60,7 @@ pub fn evaluate<M: Denoiser>(
             model,
             to_tensor(clean),
             to_tensor(corrupted),
+            Some(&corruption.known),
             unroll_steps,
             &mut SplitMix::keyed(EVAL_SEED, 2, chunk as u64),
         );

@@ -50,6 +50,9 @@ pub struct PriorTrainSettings {
     pub grad_clip: f64,
     /// Unrolled denoising passes T.
     pub unroll_steps: usize,
+    /// Share of grids corrupted by a block (a random rectangle, all replaced) instead of scattered
+    /// tokens, to train for inpainting (0 = the reference's corruption only).
+    pub block_share: f64,
     /// Keep an exponential moving average of the weights with this decay (0 = none, e.g. 0.999);
     /// `sundae bundle` ships the average when the run has one.
     pub ema_decay: f64,
@@ -77,6 +80,7 @@ impl Default for PriorTrainSettings {
             weight_decay: 0.01,
             grad_clip: 0.0,
             unroll_steps: 2,
+            block_share: 0.0,
             ema_decay: 0.0,
             seed: 0,
             log_every: 10,
@@ -98,6 +102,9 @@ impl PriorTrainConfig {
                 "{}: batch_size and unroll_steps must be at least 1",
                 path.display()
             );
+        }
+        if !(0.0..=1.0).contains(&config.train.block_share) {
+            bail!("{}: block_share must be in [0, 1]", path.display());
         }
         Ok(config)
     }
@@ -175,7 +182,13 @@ impl PriorTrainer {
         let vocab = self.model.vocab_size();
         let mut corrupted = clean.values.clone();
         let mut rng = SplitMix::keyed(self.settings.seed, CORRUPT_STREAM, self.step);
-        corrupt(&mut corrupted, clean.shape[0], vocab, &mut rng);
+        let corruption = corrupt(
+            &mut corrupted,
+            clean.shape,
+            vocab,
+            self.settings.block_share,
+            &mut rng,
+        );
         let to_tensor = |values: Vec<i64>| {
             Tensor::<3, Int>::from_data(TensorData::new(values, clean.shape), &device)
         };
@@ -185,6 +198,7 @@ impl PriorTrainer {
             &self.model,
             to_tensor(clean.values.clone()),
             to_tensor(corrupted),
+            Some(&corruption.known),
             self.settings.unroll_steps,
             &mut unroll_rng,
         );

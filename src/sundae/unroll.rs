@@ -4,7 +4,7 @@
 use super::Denoiser;
 use crate::train::SplitMix;
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 
 pub struct Unrolled {
     /// Mean cross-entropy over unroll steps and tokens (the training loss).
@@ -43,15 +43,22 @@ pub fn uniforms(rng: &mut SplitMix, count: usize) -> Vec<f32> {
 }
 
 /// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`; `rng` draws the samples
-/// between passes.
+/// between passes. Positions flagged in `known` (one flag per token) hold their clean token in every
+/// pass after the first, as the inpainting sampler never redraws unmasked tokens.
 pub fn unrolled_loss<M: Denoiser>(
     model: &M,
     clean: Tensor<3, Int>,
     corrupted: Tensor<3, Int>,
+    known: Option<&[bool]>,
     unroll_steps: usize,
     rng: &mut SplitMix,
 ) -> Unrolled {
     let [b, h, w] = clean.dims();
+    let device = clean.device();
+    let known = known
+        .filter(|k| k.contains(&true))
+        .map(|k| Tensor::<3, Bool>::from_data(TensorData::new(k.to_vec(), [b, h, w]), &device));
+    let pinned = known.as_ref().map(|_| clean.clone());
     let target = clean.reshape([b, h * w, 1]);
     let mut x = corrupted;
     let mut total: Option<Tensor<1>> = None;
@@ -79,6 +86,9 @@ pub fn unrolled_loss<M: Denoiser>(
         });
         if t + 1 < unroll_steps {
             x = sample_tokens(logits.detach(), 1.0, &uniforms(rng, b * h * w)).reshape([b, h, w]);
+            if let (Some(known), Some(clean)) = (&known, &pinned) {
+                x = x.mask_where(known.clone(), clean.clone());
+            }
         }
     }
     let steps = unroll_steps.max(1) as f64;
