@@ -97,6 +97,10 @@ enum Command {
         /// figure for inpainting, a region filled from its context)
         #[arg(long, default_value_t = 0.0)]
         block_share: f64,
+        /// Also score one pass with a random rectangle of each grid replaced, as an inpainting starts:
+        /// accuracy inside the blocks and on the context around them
+        #[arg(long)]
+        blocks: bool,
         /// Also score one pass at these fixed corruption rates (e.g. 0.1,0.5,1): accuracy on untouched
         /// and on replaced tokens, and how often the model keeps a replaced (random) token
         #[arg(long, value_delimiter = ',')]
@@ -517,6 +521,7 @@ fn run(cli: Cli) -> Result<()> {
             latents,
             unroll_steps,
             block_share,
+            blocks,
             rates,
             device: d,
         } => {
@@ -555,19 +560,26 @@ fn run(cli: Cli) -> Result<()> {
                 e.codebook_usage
             );
             println!("{}", serde_json::to_string(&e)?);
-            for rate in rates {
-                let r = sundae::sundae::evaluate::at_rate(
-                    &prior,
-                    &grids,
-                    prior_config.vocab_size,
-                    rate,
-                    d.batch_size,
-                    &device,
-                );
+            use sundae::sundae::evaluate::{at_rate, in_blocks};
+            let vocab = prior_config.vocab_size;
+            let figures = rates
+                .iter()
+                .map(|&rate| {
+                    (
+                        format!("rate {rate:.2}"),
+                        at_rate(&prior, &grids, vocab, rate, d.batch_size, &device),
+                    )
+                })
+                .chain(blocks.then(|| {
+                    (
+                        "blocks".to_string(),
+                        in_blocks(&prior, &grids, vocab, d.batch_size, &device),
+                    )
+                }));
+            for (name, r) in figures {
                 let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
                 println!(
-                    "rate {:.2}: accuracy {} on untouched tokens, {} on replaced ones; a replaced token kept at {}",
-                    r.rate,
+                    "{name}: accuracy {} on untouched tokens, {} on replaced ones; a replaced token kept at {}",
                     show(r.clean_accuracy),
                     show(r.corrupted_accuracy),
                     show(r.kept_noise)

@@ -9,7 +9,7 @@ use sundae::device;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::Denoiser;
 use sundae::sundae::corrupt::corrupt;
-use sundae::sundae::evaluate::{at_rate, evaluate};
+use sundae::sundae::evaluate::{at_rate, evaluate, in_blocks};
 use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
 use sundae::sundae::unroll::unrolled_loss;
@@ -730,4 +730,19 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     // Kept noise = replaced tokens that came out as 0: about 1/7 of the 3/4 whose clean token is not 0.
     let kept = replaced.kept_noise.unwrap();
     assert!((kept - 0.75 / 7.0).abs() < 0.04, "{replaced:?}");
+    // Blocks leave context: the identity is right on all of it, wrong on every changed block token.
+    let blocks = in_blocks(&Identity { vocab }, &grids, vocab, 16, &device);
+    assert_eq!(
+        (
+            blocks.clean_accuracy,
+            blocks.corrupted_accuracy,
+            blocks.kept_noise
+        ),
+        (Some(1.0), Some(0.0), Some(1.0)),
+        "{blocks:?}"
+    );
+    // Uniform logits score a quarter of the context (its zeros) as at rate 0.
+    let blocks = in_blocks(&Uniform { vocab }, &grids, vocab, 16, &device);
+    let context = blocks.clean_accuracy.unwrap();
+    assert!((context - 0.25).abs() < 0.08, "{blocks:?}");
 }

@@ -108,16 +108,9 @@ pub fn at_rate<M: Denoiser>(
     batch_size: usize,
     device: &Device,
 ) -> RateFigures {
-    let [count, h, w] = grids.shape;
-    let n = h * w;
-    let batch_size = batch_size.max(1);
-    let (mut clean_hits, mut clean_total) = (0usize, 0usize);
-    let (mut corrupted_hits, mut kept, mut corrupted_total) = (0usize, 0usize, 0usize);
-    for (chunk, start) in (0..count).step_by(batch_size).enumerate() {
-        let end = (start + batch_size).min(count);
-        let clean = &grids.values[start * n..end * n];
-        let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk as u64);
-        let corrupted: Vec<i64> = clean
+    one_pass(model, grids, batch_size, device, rate, |chunk, clean, _| {
+        let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk);
+        clean
             .iter()
             .map(|&t| {
                 if (rng.next_f32() as f64) < rate {
@@ -127,7 +120,59 @@ pub fn at_rate<M: Denoiser>(
                     t
                 }
             })
-            .collect();
+            .collect()
+    })
+}
+
+/// Replaces a random rectangle of every grid (as training's blocks) and scores one pass: how well the
+/// prior fills a region from its context, the first step of an inpainting. Reported as rate 1, the
+/// rate inside the blocks.
+pub fn in_blocks<M: Denoiser>(
+    model: &M,
+    grids: &TokenGrids,
+    vocab: usize,
+    batch_size: usize,
+    device: &Device,
+) -> RateFigures {
+    one_pass(
+        model,
+        grids,
+        batch_size,
+        device,
+        1.0,
+        |chunk, clean, shape| {
+            let mut corrupted = clean.to_vec();
+            corrupt(
+                &mut corrupted,
+                shape,
+                vocab,
+                1.0,
+                &mut SplitMix::keyed(EVAL_SEED, 4, chunk),
+            );
+            corrupted
+        },
+    )
+}
+
+/// Corrupts each batch with `corrupt(chunk index, clean tokens, shape)` and scores one pass, split by
+/// whether a position still holds its clean token.
+fn one_pass<M: Denoiser>(
+    model: &M,
+    grids: &TokenGrids,
+    batch_size: usize,
+    device: &Device,
+    rate: f64,
+    mut corrupt: impl FnMut(u64, &[i64], [usize; 3]) -> Vec<i64>,
+) -> RateFigures {
+    let [count, h, w] = grids.shape;
+    let n = h * w;
+    let batch_size = batch_size.max(1);
+    let (mut clean_hits, mut clean_total) = (0usize, 0usize);
+    let (mut corrupted_hits, mut kept, mut corrupted_total) = (0usize, 0usize, 0usize);
+    for (chunk, start) in (0..count).step_by(batch_size).enumerate() {
+        let end = (start + batch_size).min(count);
+        let clean = &grids.values[start * n..end * n];
+        let corrupted = corrupt(chunk as u64, clean, [end - start, h, w]);
         let input = Tensor::<3, Int>::from_data(
             TensorData::new(corrupted.clone(), [end - start, h, w]),
             device,
