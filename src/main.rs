@@ -579,9 +579,10 @@ fn run(cli: Cli) -> Result<()> {
             for (name, r) in figures {
                 let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
                 println!(
-                    "{name}: accuracy {} on untouched tokens, {} on replaced ones; a replaced token kept at {}",
+                    "{name}: accuracy {} on untouched tokens, {} on replaced ones (loss {}); a replaced token kept at {}",
                     show(r.clean_accuracy),
                     show(r.corrupted_accuracy),
+                    show(r.corrupted_loss),
                     show(r.kept_noise)
                 );
                 println!("{}", serde_json::to_string(&r)?);

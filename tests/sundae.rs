@@ -713,6 +713,9 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     assert_eq!(identity.clean_accuracy, Some(1.0), "{identity:?}");
     assert_eq!(identity.corrupted_accuracy, Some(0.0), "{identity:?}");
     assert_eq!(identity.kept_noise, Some(1.0), "{identity:?}");
+    // Logit 1000 on the wrong (held) token: -log p(clean) = 1000 + ln(1 + 7 e^-1000) = 1000.
+    let loss = identity.corrupted_loss.unwrap();
+    assert!((loss - 1000.0).abs() < 1e-2, "{identity:?}");
     let all = at_rate(&Identity { vocab }, &grids, vocab, 1.0, 16, &device);
     assert_eq!(
         all.clean_accuracy, None,
@@ -727,6 +730,8 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     assert_eq!(untouched.clean_accuracy, Some(0.25), "{untouched:?}");
     let replaced = at_rate(&Uniform { vocab }, &grids, vocab, 1.0, 16, &device);
     assert_eq!(replaced.corrupted_accuracy, Some(0.25), "{replaced:?}");
+    let loss = replaced.corrupted_loss.unwrap();
+    assert!((loss - (vocab as f64).ln()).abs() < 1e-5, "{replaced:?}");
     // Kept noise = replaced tokens that came out as 0: about 1/7 of the 3/4 whose clean token is not 0.
     let kept = replaced.kept_noise.unwrap();
     assert!((kept - 0.75 / 7.0).abs() < 0.04, "{replaced:?}");

@@ -6,6 +6,7 @@ use super::corrupt::corrupt;
 use super::unroll::unrolled_loss;
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
+use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Averages over all grids of a set, weighted by batch size.
@@ -94,6 +95,8 @@ pub struct RateFigures {
     pub clean_accuracy: Option<f64>,
     /// Share of replaced positions whose argmax is the clean token.
     pub corrupted_accuracy: Option<f64>,
+    /// Mean cross-entropy of the clean token at replaced positions (ln V for a uniform guess).
+    pub corrupted_loss: Option<f64>,
     /// Share of replaced positions whose argmax is the random token they now hold: how strongly the
     /// model prefers keeping its input over reading the context (the sampler's start, at rate 1).
     pub kept_noise: Option<f64>,
@@ -169,16 +172,21 @@ fn one_pass<M: Denoiser>(
     let batch_size = batch_size.max(1);
     let (mut clean_hits, mut clean_total) = (0usize, 0usize);
     let (mut corrupted_hits, mut kept, mut corrupted_total) = (0usize, 0usize, 0usize);
+    let mut corrupted_nll = 0.0;
     for (chunk, start) in (0..count).step_by(batch_size).enumerate() {
         let end = (start + batch_size).min(count);
+        let b = end - start;
         let clean = &grids.values[start * n..end * n];
-        let corrupted = corrupt(chunk as u64, clean, [end - start, h, w]);
-        let input = Tensor::<3, Int>::from_data(
-            TensorData::new(corrupted.clone(), [end - start, h, w]),
-            device,
-        );
-        let argmax = model.logits(input).argmax(2).into_data();
-        for ((pred, &truth), &held) in argmax.iter::<i64>().zip(clean).zip(&corrupted) {
+        let corrupted = corrupt(chunk as u64, clean, [b, h, w]);
+        let input =
+            Tensor::<3, Int>::from_data(TensorData::new(corrupted.clone(), [b, h, w]), device);
+        let logits = model.logits(input);
+        let target =
+            Tensor::<3, Int>::from_data(TensorData::new(clean.to_vec(), [b, n, 1]), device);
+        let nll = log_softmax(logits.clone(), 2).gather(2, target).into_data();
+        let argmax = logits.argmax(2).into_data();
+        let positions = argmax.iter::<i64>().zip(nll.iter::<f64>());
+        for (((pred, log_p), &truth), &held) in positions.zip(clean).zip(&corrupted) {
             if held == truth {
                 clean_total += 1;
                 clean_hits += (pred == truth) as usize;
@@ -186,6 +194,7 @@ fn one_pass<M: Denoiser>(
                 corrupted_total += 1;
                 corrupted_hits += (pred == truth) as usize;
                 kept += (pred == held) as usize;
+                corrupted_nll -= log_p;
             }
         }
     }
@@ -194,6 +203,7 @@ fn one_pass<M: Denoiser>(
         rate,
         clean_accuracy: share(clean_hits, clean_total),
         corrupted_accuracy: share(corrupted_hits, corrupted_total),
+        corrupted_loss: (corrupted_total > 0).then(|| corrupted_nll / corrupted_total as f64),
         kept_noise: share(kept, corrupted_total),
     }
 }
