@@ -196,6 +196,24 @@ fn unrolled_passes_keep_known_positions_clean_and_redraw_the_rest() {
     }
 }
 
+#[test]
+fn a_block_share_outside_zero_to_one_is_refused() {
+    let tiny = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prior-tiny.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let read = |share: &str| {
+        let path = dir.path().join("prior.toml");
+        let text = tiny.replace("[train]\n", &format!("[train]\nblock_share = {share}\n"));
+        std::fs::write(&path, text).unwrap();
+        PriorTrainConfig::read(&path)
+    };
+    assert_eq!(read("0.25").unwrap().train.block_share, 0.25);
+    let err = read("1.5").err().unwrap().to_string();
+    assert!(err.contains("block_share must be in [0, 1]"), "{err}");
+}
+
 fn tiny_config() -> PriorTrainConfig {
     PriorTrainConfig::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prior-tiny.toml"))
         .unwrap()
