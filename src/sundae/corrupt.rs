@@ -1,10 +1,10 @@
 //! The SUNDAE corruption q(z'|z) (SPEC.md 3.1): per sequence a rate α ~ U(0, 1); each token is replaced
 //! by a uniformly random token with probability α (which may draw the original token again).
 //!
-//! Our addition, not in the reference and off by default (`[train] block_share`): a share of the sequences may instead get a block, a random rectangle
-//! of the grid whose every token is replaced, as an inpainting mask leaves a region to the sampler.
-//! Scattered corruption always leaves clean neighbours next to a replaced token; a block teaches the
-//! prior to fill a whole region from the context around it.
+//! Our addition, not in the reference and off by default (`[train] block_share`): a share of the grids
+//! may instead get a block, a random rectangle whose every token is replaced, as an inpainting mask
+//! leaves a region to the sampler. Scattered corruption almost always leaves clean neighbours next to
+//! a replaced token; a block teaches the prior to fill a whole region from the context around it.
 
 use crate::train::SplitMix;
 
