@@ -467,8 +467,11 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
         s(&model),
         "--latents",
         s(&dir.path().join("latents")),
+        "--blocks",
     ]);
     assert!(evaluated.contains(r#""step_losses":["#), "{evaluated}");
+    assert!(evaluated.contains("blocks: accuracy"), "{evaluated}");
+    assert!(evaluated.contains(r#""corrupted_loss":"#), "{evaluated}");
 
     // A bundle's sampling.toml sets the defaults; flags win over it.
     std::fs::write(

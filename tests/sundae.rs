@@ -285,7 +285,9 @@ fn a_tiny_prior_overfits_four_grids() {
 
 #[test]
 fn k_prior_steps_then_resume_then_k_steps_equals_2k_steps() {
-    let config = tiny_config();
+    let mut config = tiny_config();
+    // With blocks as well: their draws, like the scattered ones, are keyed by the step.
+    config.train.block_share = 0.5;
     let device = device::cpu().autodiff();
     let batch = |step: u64| {
         let mut rng = SplitMix::keyed(1, 1, step);
