@@ -5,26 +5,28 @@
 # 2-core CPU (VQ-GAN 3000 steps, prior 3500 steps, second stage 1200 steps).
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji.sh [WORK_DIR]   (default runs/emoji)
+# On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji.sh (every stage runs on that device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/emoji}
 mkdir -p "$work"
-cargo build --release -q
+cargo build --release -q ${FEATURES:+--features "$FEATURES"}
 sundae=target/release/sundae
+device=(--device "${DEVICE:-cpu}")
 
 resume_flag() { [ -f "$1/checkpoint/latest" ] && echo --resume || true; }
 
-$sundae vqgan train --data emoji --config configs/vqgan-emoji.toml --run "$work/vqgan" \
+$sundae vqgan train "${device[@]}" --data emoji --config configs/vqgan-emoji.toml --run "$work/vqgan" \
   $(resume_flag "$work/vqgan") --bundle "$work/vqgan-bundle"
-$sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split train --flip --out "$work/latents"
-$sundae encode --vqgan "$work/vqgan-bundle" --data emoji --split validation --out "$work/latents-validation"
-$sundae train --latents "$work/latents" --config configs/prior-emoji.toml --run "$work/prior" \
+$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data emoji --split train --flip --out "$work/latents"
+$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data emoji --split validation --out "$work/latents-validation"
+$sundae train "${device[@]}" --latents "$work/latents" --config configs/prior-emoji.toml --run "$work/prior" \
   $(resume_flag "$work/prior") --vqgan "$work/vqgan-bundle"
 # The second stage starts from the first's weights (an f32 bundle) with a fresh optimiser; half its grids
 # are corrupted in a random rectangle, as an inpainting mask leaves a region to the sampler.
 $sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out "$work/stage1"
 if [ -f "$work/prior-blocks/checkpoint/latest" ]; then stage2=(--resume); else stage2=(--init "$work/stage1"); fi
-$sundae train --latents "$work/latents" --config configs/prior-emoji-blocks.toml --run "$work/prior-blocks" \
+$sundae train "${device[@]}" --latents "$work/latents" --config configs/prior-emoji-blocks.toml --run "$work/prior-blocks" \
   "${stage2[@]}" --vqgan "$work/vqgan-bundle"
 # f16 storage halves the bundle (loading converts back to the device's precision).
 $sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior-blocks" --out models/emoji --half
@@ -39,6 +41,6 @@ echo "built-in model written to models/emoji"
 
 # Held-out figures: the VQ-GAN's reconstruction PSNR on the validation emoji, the prior's loss and token
 # accuracy on their token grids (and the codebook share they use), and the sampler's speed.
-$sundae vqgan reconstruct --vqgan models/emoji --emoji 1000 --out "$work/validation-reconstructions.png"
-$sundae evaluate --model models/emoji --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
-$sundae sample --out "$work/samples.png"
+$sundae vqgan reconstruct "${device[@]}" --vqgan models/emoji --emoji 1000 --out "$work/validation-reconstructions.png"
+$sundae evaluate "${device[@]}" --model models/emoji --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
+$sundae sample "${device[@]}" --out "$work/samples.png"
