@@ -214,6 +214,23 @@ fn a_block_share_outside_zero_to_one_is_refused() {
     assert!(err.contains("block_share must be in [0, 1]"), "{err}");
 }
 
+#[test]
+fn every_shipped_prior_config_reads() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&configs).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("prior-") && name.ends_with(".toml") {
+            PriorTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            read += 1;
+        }
+    }
+    assert!(read >= 5, "only {read} prior configs found");
+    let blocks = PriorTrainConfig::read(&configs.join("prior-emoji-blocks.toml")).unwrap();
+    assert_eq!(blocks.train.block_share, 0.5);
+}
+
 fn tiny_config() -> PriorTrainConfig {
     PriorTrainConfig::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/prior-tiny.toml"))
         .unwrap()
