@@ -58,8 +58,7 @@ pub fn unrolled_loss<M: Denoiser>(
     let known = known
         .filter(|k| k.contains(&true))
         .map(|k| Tensor::<3, Bool>::from_data(TensorData::new(k.to_vec(), [b, h, w]), &device));
-    let pinned = known.as_ref().map(|_| clean.clone());
-    let target = clean.reshape([b, h * w, 1]);
+    let target = clean.clone().reshape([b, h * w, 1]);
     let mut x = corrupted;
     let mut total: Option<Tensor<1>> = None;
     let mut step_losses = Vec::with_capacity(unroll_steps);
@@ -86,7 +85,7 @@ pub fn unrolled_loss<M: Denoiser>(
         });
         if t + 1 < unroll_steps {
             x = sample_tokens(logits.detach(), 1.0, &uniforms(rng, b * h * w)).reshape([b, h, w]);
-            if let (Some(known), Some(clean)) = (&known, &pinned) {
+            if let Some(known) = &known {
                 x = x.mask_where(known.clone(), clean.clone());
             }
         }
