@@ -86,9 +86,9 @@ fn a_prior_run_can_start_from_a_bundles_prior() {
     )
     .unwrap();
     let latents = dir.join("latents");
-    let run_from = |init: Option<&Path>, name: &str| {
+    let run_from = |config: &Path, init: Option<&Path>, name: &str| {
         let run = dir.join(name);
-        let mut args = vec!["train", "--latents", s(&latents), "--config", s(&still)];
+        let mut args = vec!["train", "--latents", s(&latents), "--config", s(config)];
         args.extend(["--run", s(&run)]);
         if let Some(init) = init {
             args.extend(["--init", s(init)]);
@@ -99,8 +99,23 @@ fn a_prior_run_can_start_from_a_bundles_prior() {
         prior_tensors(&out)
     };
     let started = prior_tensors(&model);
-    assert!(run_from(Some(&model), "from-bundle") == started);
-    assert!(run_from(None, "from-scratch") != started);
+    assert!(run_from(&still, Some(&model), "from-bundle") == started);
+    assert!(run_from(&still, None, "from-scratch") != started);
+    // A run that learns a fill embedding may start from a prior without one: it starts at zero.
+    let filling = dir.join("filling.toml");
+    let with_fill = std::fs::read_to_string(&still).unwrap();
+    std::fs::write(
+        &filling,
+        with_fill.replace("[model]\n", "[model]\nfill_embedding = true\n"),
+    )
+    .unwrap();
+    let mut grown = run_from(&filling, Some(&model), "with-fill");
+    let fill = grown
+        .remove("fill_emb")
+        .expect("the bundle stores the fill embedding");
+    assert_eq!(fill.len(), 32 * 4, "one f32 vector of the model's width");
+    assert!(fill.iter().all(|&byte| byte == 0));
+    assert!(grown == started);
 
     let wider = dir.join("wider.toml");
     std::fs::write(&wider, tiny.replace("dim = 32", "dim = 64")).unwrap();

@@ -1,8 +1,11 @@
 //! The 2D hourglass transformer: rotary geometry, block resampling, non-causality, shapes,
-//! parameter counts and tensor names.
+//! parameter counts, tensor names and the fill embedding.
+
+mod common;
 
 use burn::module::{Module, Param};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
+use common::max_abs_diff;
 use sundae::bundle::{load_prior, prior_tensor_names, save_prior};
 use sundae::device;
 use sundae::hourglass::resample::{Projection, from_blocks, to_blocks};
@@ -154,6 +157,53 @@ fn the_model_is_non_causal() {
     assert!(position_changed(20) && position_changed(40));
 }
 
+/// A grid whose first eight codes sit exactly where it is flagged to fill.
+fn grid_and_fill() -> (Vec<i64>, Tensor<3, Bool>) {
+    let grid: Vec<i64> = (0..64).map(|i| (i * 5 % 16) as i64).collect();
+    let flags = grid.iter().map(|&t| t < 8).collect();
+    let fill = Tensor::from_data(TensorData::new(flags, [1, 8, 8]), &device::cpu());
+    (grid, fill)
+}
+
+#[test]
+fn the_fill_embedding_shifts_the_input_of_flagged_tokens_only() {
+    let device = device::cpu();
+    let (grid, fill) = grid_and_fill();
+    let plain_model = Prior::new(&PriorConfig::tiny(), &device);
+    let plain = values(plain_model.forward(tokens(grid.clone(), 8, 8), None));
+    let flagged = plain_model.forward_filling(tokens(grid.clone(), 8, 8), None, Some(fill.clone()));
+    assert_eq!(
+        values(flagged),
+        plain,
+        "a prior without one ignores the flags"
+    );
+
+    // Added to a trained prior, it starts at zero: the model computes what it did.
+    let mut model = plain_model.with_fill_embedding();
+    let filled = |model: &Prior| {
+        values(model.forward_filling(tokens(grid.clone(), 8, 8), None, Some(fill.clone())))
+    };
+    assert_eq!(filled(&model), plain);
+
+    // Once learned, it acts as if added to the embedding of each flagged token: here the codes 0-7,
+    // which sit exactly on the flagged positions.
+    let shift = Tensor::<2>::random([1, 32], Distribution::Normal(0.0, 1.0), &device);
+    model.fill_emb = Some(Param::from_tensor(shift.clone()));
+    let mut shifted_codes = model.clone();
+    let rows = Tensor::cat(
+        vec![shift.repeat_dim(0, 8), Tensor::zeros([8, 32], &device)],
+        0,
+    );
+    shifted_codes.token_emb.weight =
+        Param::from_tensor(shifted_codes.token_emb.weight.val() + rows);
+    let expected = values(shifted_codes.forward(tokens(grid.clone(), 8, 8), None));
+    assert!(max_abs_diff(&filled(&model), &expected) < 1e-5);
+    assert!(
+        max_abs_diff(&filled(&model), &plain) > 1e-3,
+        "the flags changed nothing"
+    );
+}
+
 #[test]
 fn rectangular_and_larger_grids_run_and_bad_grids_are_named() {
     let config = PriorConfig {
@@ -194,6 +244,7 @@ fn parameter_formula_matches_the_built_models() {
         PriorConfig {
             depth: vec![2, 1, 3, 1, 2],
             num_classes: 5,
+            fill_embedding: true,
             ..PriorConfig::tiny()
         },
         PriorConfig {
@@ -221,9 +272,13 @@ fn parameter_formula_matches_the_built_models() {
 fn tensor_names_follow_the_reference_and_round_trip() {
     let config = PriorConfig {
         num_classes: 3,
+        fill_embedding: true,
         ..PriorConfig::tiny()
     };
-    let model = Prior::new(&config, &device::cpu());
+    let mut model = Prior::new(&config, &device::cpu());
+    // Not zero, so the round trip shows it is stored.
+    let shift = Tensor::<2>::random([1, 32], Distribution::Normal(0.0, 1.0), &device::cpu());
+    model.fill_emb = Some(Param::from_tensor(shift));
     let names: Vec<String> = prior_tensor_names(&model)
         .into_iter()
         .map(|(n, _)| n)
@@ -231,6 +286,7 @@ fn tensor_names_follow_the_reference_and_round_trip() {
     for expected in [
         "token_emb.weight",
         "class_emb.weight",
+        "fill_emb",
         "to_logits.weight",
         "transformer.norm_out.weight",
         "transformer.pre_transformer.layers.0.0.norm.weight",
@@ -261,10 +317,12 @@ fn tensor_names_follow_the_reference_and_round_trip() {
     save_prior(dir.path(), &config, &model, sundae::bundle::Storage::F32).unwrap();
     let (loaded_config, loaded) = load_prior(dir.path(), &device::cpu()).unwrap();
     assert_eq!(loaded_config, config);
-    let grid = tokens((0..64).map(|i| i % 16).collect(), 8, 8);
+    let (grid, fill) = grid_and_fill();
+    let grid = tokens(grid, 8, 8);
     let classes = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64], [1]), &device::cpu());
+    let fill = Some(fill);
     assert_eq!(
-        values(model.forward(grid.clone(), Some(classes.clone()))),
-        values(loaded.forward(grid, Some(classes)))
+        values(model.forward_filling(grid.clone(), Some(classes.clone()), fill.clone())),
+        values(loaded.forward_filling(grid, Some(classes), fill))
     );
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 use common::max_abs_diff;
 use std::path::Path;
 use sundae::device;
@@ -77,8 +77,8 @@ fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
     );
     let (mut blocks, mut heights, mut widths) = (0, [0usize; 4], [0usize; 6]);
     let (mut tops, mut lefts) = ([0usize; 4], [0usize; 6]);
-    let grids = tokens.chunks(h * w).zip(corruption.known.chunks(h * w));
-    for ((grid, known), &rate) in grids.zip(&corruption.rates) {
+    let grids = tokens.chunks(h * w).zip(corruption.fill.chunks(h * w));
+    for ((grid, fill), &rate) in grids.zip(&corruption.rates) {
         let replaced: Vec<(usize, usize)> = (0..h * w)
             .filter(|&i| grid[i] < 1000)
             .map(|i| (i / w, i % w))
@@ -92,7 +92,7 @@ fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
             replaced.iter().map(|p| p.1).max(),
         );
         let (Some(top), Some(bottom), Some(left), Some(right)) = (top, bottom, left, right) else {
-            assert!(!known.contains(&true));
+            assert!(!fill.contains(&true));
             continue;
         };
         let area = (bottom - top + 1) * (right - left + 1);
@@ -103,12 +103,12 @@ fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
             widths[right - left] += 1;
             tops[top] += 1;
             lefts[left] += 1;
-            // Known: exactly the positions outside the block.
-            assert!((0..h * w).all(|i| known[i] == (grid[i] >= 1000)));
+            // Flagged to fill: exactly the positions inside the block.
+            assert!((0..h * w).all(|i| fill[i] == (grid[i] < 1000)));
         } else {
             assert!(
-                !known.contains(&true),
-                "a scattered grid has no known positions"
+                !fill.contains(&true),
+                "a scattered grid has nothing to fill"
             );
         }
     }
@@ -134,13 +134,21 @@ fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
     assert_eq!(plain.rates, vec![SplitMix::new(3).next_f32()]);
 }
 
-/// Predicts each input token plus one (modulo the vocabulary), and records every input it is given.
+/// Predicts each input token plus one (modulo the vocabulary), and records every input it is given
+/// and the fill flags that came with it.
 struct ShiftRecorder {
     vocab: usize,
     inputs: std::cell::RefCell<Vec<Vec<i64>>>,
+    fills: std::cell::RefCell<Vec<Option<Vec<bool>>>>,
 }
 
 impl Denoiser for ShiftRecorder {
+    fn logits_filling(&self, tokens: Tensor<3, Int>, fill: Option<Tensor<3, Bool>>) -> Tensor<3> {
+        let flags = fill.map(|f| f.into_data().iter::<bool>().collect());
+        self.fills.borrow_mut().push(flags);
+        self.logits(tokens)
+    }
+
     fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
         let [b, h, w] = tokens.dims();
         let input: Vec<i64> = tokens.clone().into_data().iter::<i64>().collect();
@@ -154,39 +162,45 @@ impl Denoiser for ShiftRecorder {
 }
 
 #[test]
-fn unrolled_passes_keep_known_positions_clean_and_redraw_the_rest() {
+fn unrolled_passes_keep_positions_around_blocks_clean_and_redraw_the_rest() {
     let (shape, vocab) = ([6, 3, 4], 7);
     let clean: Vec<i64> = (0..6 * 12).map(|i| (i * 5 % 7) as i64).collect();
     let mut corrupted = clean.clone();
-    let corruption = corrupt(&mut corrupted, shape, vocab, 1.0, &mut SplitMix::new(4));
+    let corruption = corrupt(&mut corrupted, shape, vocab, 0.5, &mut SplitMix::new(4));
+    let fill = &corruption.fill;
+    let has_block: Vec<bool> = fill.chunks(12).map(|grid| grid.contains(&true)).collect();
+    assert!(has_block.contains(&true) && has_block.contains(&false));
     let device = device::cpu();
     let tensor = |values: &[i64]| {
         Tensor::<3, Int>::from_data(TensorData::new(values.to_vec(), shape), &device)
     };
-    let passes = |known: Option<&[bool]>| {
+    let passes = |fill: Option<&[bool]>| {
         let model = ShiftRecorder {
             vocab,
             inputs: Default::default(),
+            fills: Default::default(),
         };
         let rng = &mut SplitMix::new(1);
-        unrolled_loss(&model, tensor(&clean), tensor(&corrupted), known, 3, rng);
-        model.inputs.into_inner()
+        unrolled_loss(&model, tensor(&clean), tensor(&corrupted), fill, 3, rng);
+        (model.inputs.into_inner(), model.fills.into_inner())
     };
     let shift = |values: &[i64]| -> Vec<i64> { values.iter().map(|t| (t + 1) % 7).collect() };
-    // Without known positions each pass samples the previous pass's (certain) prediction everywhere.
-    let free = passes(None);
+    // Without blocks each pass samples the previous pass's (certain) prediction everywhere.
+    let (free, no_flags) = passes(None);
+    assert_eq!(no_flags, vec![None; 3]);
     assert_eq!(free.len(), 3);
     assert_eq!(free[0], corrupted);
     assert_eq!(free[1], shift(&free[0]));
     assert_eq!(free[2], shift(&free[1]));
-    // With them, the positions outside each block hold the clean token in every pass.
-    let pinned = passes(Some(&corruption.known));
+    // With them, every pass is told the blocks, and in a grid with a block the positions outside it
+    // hold the clean token in every pass; scattered grids are redrawn everywhere.
+    let (pinned, flags) = passes(Some(fill));
+    assert_eq!(flags, vec![Some(fill.clone()); 3]);
     assert_eq!(pinned[0], corrupted);
-    assert!(corruption.known.contains(&true) && corruption.known.contains(&false));
     for pass in 1..3 {
         let previous = shift(&pinned[pass - 1]);
         for i in 0..clean.len() {
-            let expected = if corruption.known[i] {
+            let expected = if has_block[i / 12] && !fill[i] {
                 clean[i]
             } else {
                 previous[i]
@@ -399,6 +413,24 @@ impl Denoiser for HalfSettled {
     }
 }
 
+/// Passes every call on to `inner`, recording the fill flags that came with it.
+struct FillRecorder<M> {
+    inner: M,
+    fills: std::cell::RefCell<Vec<Option<Vec<bool>>>>,
+}
+
+impl<M: Denoiser> Denoiser for FillRecorder<M> {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        self.logits_filling(tokens, None)
+    }
+
+    fn logits_filling(&self, tokens: Tensor<3, Int>, fill: Option<Tensor<3, Bool>>) -> Tensor<3> {
+        let flags = fill.map(|f| f.into_data().iter::<bool>().collect());
+        self.fills.borrow_mut().push(flags);
+        self.inner.logits(tokens)
+    }
+}
+
 fn start(batch: usize, vocab: usize, seed: u64) -> Grids {
     Grids::random(batch, 4, 4, vocab, &mut SplitMix::new(seed))
 }
@@ -507,15 +539,18 @@ fn an_identity_model_freezes_right_after_min_steps_and_stops_early() {
 }
 
 #[test]
-fn known_tokens_never_change_even_when_some_samples_freeze_early() {
+fn known_tokens_never_change_even_when_some_samples_freeze_early_and_the_rest_is_flagged_to_fill() {
     let vocab = 8;
     let mut initial = start(4, vocab, 4);
     // Samples 0 and 2 start with token 0 (they settle and freeze); 1 and 3 keep changing.
     for (i, first) in [0, 5, 0, 6].into_iter().enumerate() {
         initial.tokens[i * 16] = first;
     }
-    // Different masks per sample, so a mask applied to the wrong sample would show.
-    let keep: Vec<bool> = (0..4 * 16).map(|i| (i * 7 + i / 16) % 3 == 0).collect();
+    // Different masks per sample, so a mask applied to the wrong sample would show; every first token
+    // known, so samples 1 and 3 never settle.
+    let keep: Vec<bool> = (0..4 * 16)
+        .map(|i| (i * 7 + i / 16) % 5 == 0 || i % 16 == 0)
+        .collect();
     let settings = SampleSettings {
         steps: 30,
         min_steps: 2,
@@ -524,8 +559,12 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early() {
         ..SampleSettings::default()
     };
     let mut frozen_rows_seen = false;
+    let model = FillRecorder {
+        inner: HalfSettled { vocab },
+        fills: Default::default(),
+    };
     let sampled = sample(
-        &HalfSettled { vocab },
+        &model,
         initial.clone(),
         Some(&keep),
         &settings,
@@ -550,6 +589,39 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early() {
         .filter(|&i| !keep[i] && sampled.grids.tokens[i] != initial.tokens[i])
         .count();
     assert!(changed > 0);
+    // Every step tells the model what it must fill: the unknown tokens of the samples it is given.
+    let to_fill = |samples: &[usize]| -> Option<Vec<bool>> {
+        Some(
+            samples
+                .iter()
+                .flat_map(|&s| keep[s * 16..(s + 1) * 16].iter().map(|&k| !k))
+                .collect(),
+        )
+    };
+    let fills = model.fills.into_inner();
+    assert_eq!(fills.len(), 30);
+    assert_eq!(fills[0], to_fill(&[0, 1, 2, 3]));
+    // Later steps see only the samples still changing, in order, each with its own mask.
+    let subsets: Vec<Vec<usize>> = fills
+        .iter()
+        .map(|flags| {
+            let flags = flags.as_ref().expect("inpainting flags every step");
+            let samples: Vec<usize> = flags
+                .chunks(16)
+                .map(|chunk| (0..4).find(|&s| to_fill(&[s]).unwrap() == chunk).unwrap())
+                .collect();
+            assert_eq!(Some(flags.clone()), to_fill(&samples));
+            samples
+        })
+        .collect();
+    assert_eq!(subsets[29], vec![1, 3], "samples 0 and 2 froze");
+    // Plain sampling flags nothing.
+    let model = FillRecorder {
+        inner: HalfSettled { vocab },
+        fills: Default::default(),
+    };
+    sample(&model, initial, None, &settings, &device::cpu(), |_, _| {});
+    assert!(model.fills.into_inner().iter().all(Option::is_none));
 }
 
 /// Logit 10 on the input token (the bump for keeping it) and 5 on token 0, 0 elsewhere.
@@ -709,6 +781,24 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
     let mut resumed = PriorTrainer::new(&config, &device);
     resumed.load(dir.path()).unwrap();
     assert_eq!(average(&resumed), average(&trainer));
+}
+
+#[test]
+fn a_fill_embedding_learns_from_block_grids_only() {
+    let device = device::cpu().autodiff();
+    let fill_embedding = |block_share: f64| {
+        let mut config = tiny_config();
+        config.model.fill_embedding = true;
+        config.train.block_share = block_share;
+        device.seed(5);
+        let mut trainer = PriorTrainer::new(&config, &device);
+        trainer.step(&four_grids()).unwrap();
+        let fill = trainer.model.fill_emb.as_ref().unwrap().val();
+        fill.into_data().iter::<f32>().collect::<Vec<f32>>()
+    };
+    // Scattered grids flag nothing, so the embedding gets no gradient and stays at zero.
+    assert!(fill_embedding(0.0).iter().all(|&v| v == 0.0));
+    assert!(fill_embedding(1.0).iter().any(|&v| v.abs() > 1e-5));
 }
 
 #[test]

@@ -27,6 +27,11 @@ pub struct PriorConfig {
     /// Classes for class-conditional models (0 = unconditional).
     #[serde(default)]
     pub num_classes: usize,
+    /// Learn a vector added to the input of every token the sampler must fill (inside an inpainting
+    /// mask; inside a training block), so the model can tell those inputs carry no evidence. Our
+    /// addition for inpainting, off in the reference; written to `prior.toml` only when on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fill_embedding: bool,
 }
 
 fn default_dim_head() -> usize {
@@ -107,7 +112,13 @@ impl PriorConfig {
         let layers: usize = self.depth.iter().sum::<usize>() + 2 * self.levels();
         let k = self.shorten_factor;
         let resampling = self.levels() * (2 * k * d * d + d + k * d);
-        2 * v * d + v + layers * layer + resampling + 2 * d + self.num_classes * d
+        2 * v * d
+            + v
+            + layers * layer
+            + resampling
+            + 2 * d
+            + self.num_classes * d
+            + self.fill_embedding as usize * d
     }
 
     /// The reference FFHQ1024 prior `ffhq1024-hourglass-2102-4`.
@@ -123,6 +134,7 @@ impl PriorConfig {
             shorten_factor: 4,
             ff_mult: 4,
             num_classes: 0,
+            fill_embedding: false,
         }
     }
 
@@ -150,6 +162,7 @@ impl PriorConfig {
             shorten_factor: 4,
             ff_mult: 4,
             num_classes: 0,
+            fill_embedding: false,
         }
     }
 
@@ -166,6 +179,7 @@ impl PriorConfig {
             shorten_factor: 4,
             ff_mult: 2,
             num_classes: 0,
+            fill_embedding: false,
         }
     }
 }

@@ -4,9 +4,9 @@ use super::config::PriorConfig;
 use super::layers::Transformer;
 use super::resample::{Projection, from_blocks, to_blocks};
 use super::rotary::Rotary2d;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 /// One level: a full-resolution stack before and after, and the way down and up around the valley.
 #[derive(Module, Debug)]
@@ -31,6 +31,8 @@ pub struct Hourglass {
 pub struct Prior {
     pub token_emb: Embedding,
     pub class_emb: Option<Embedding>,
+    /// Added to the input of every token to fill (`PriorConfig::fill_embedding`), `[1, dim]`.
+    pub fill_emb: Option<Param<Tensor<2>>>,
     pub transformer: Hourglass,
     pub to_logits: Linear,
     pub grid_height: usize,
@@ -91,6 +93,9 @@ impl Prior {
             token_emb: EmbeddingConfig::new(config.vocab_size, dim).init(device),
             class_emb: (config.num_classes > 0)
                 .then(|| EmbeddingConfig::new(config.num_classes, dim).init(device)),
+            fill_emb: config
+                .fill_embedding
+                .then(|| Self::zero_fill_embedding(dim, device)),
             transformer: Hourglass {
                 levels,
                 valley_transformer: stack(config.depth[config.levels()]),
@@ -104,13 +109,45 @@ impl Prior {
         }
     }
 
+    /// Starts at zero, so a trained prior given one (`with_fill_embedding`) computes what it did.
+    fn zero_fill_embedding(dim: usize, device: &Device) -> Param<Tensor<2>> {
+        Param::from_tensor(Tensor::zeros([1, dim], device))
+    }
+
+    /// This prior with a zero fill embedding added, to fine-tune a trained prior for inpainting.
+    pub fn with_fill_embedding(mut self) -> Self {
+        if self.fill_emb.is_none() {
+            let weight = &self.token_emb.weight;
+            self.fill_emb = Some(Self::zero_fill_embedding(
+                weight.dims()[1],
+                &weight.device(),
+            ));
+        }
+        self
+    }
+
     /// Logits `[B, H*W, V]` for token grids `[B, H, W]` (any grid the levels can shorten) and,
     /// for a class-conditional model, class labels `[B]`.
     pub fn forward(&self, tokens: Tensor<3, Int>, classes: Option<Tensor<1, Int>>) -> Tensor<3> {
+        self.forward_filling(tokens, classes, None)
+    }
+
+    /// As `forward`, with `fill` `[B, H, W]` flagging the tokens to fill (inside an inpainting mask):
+    /// a prior with a fill embedding adds it there; one without ignores the flags.
+    pub fn forward_filling(
+        &self,
+        tokens: Tensor<3, Int>,
+        classes: Option<Tensor<1, Int>>,
+        fill: Option<Tensor<3, Bool>>,
+    ) -> Tensor<3> {
         let [b, height, width] = tokens.dims();
         let mut x = self.token_emb.forward(tokens.reshape([b, height * width]));
         if let (Some(emb), Some(classes)) = (&self.class_emb, classes) {
             x = x + emb.forward(classes.reshape([b, 1]));
+        }
+        if let (Some(emb), Some(fill)) = (&self.fill_emb, fill) {
+            let flags = fill.float().reshape([b, height * width, 1]);
+            x = x + flags * emb.val().unsqueeze::<3>();
         }
         let grid = Grid {
             height,

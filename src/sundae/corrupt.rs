@@ -11,9 +11,9 @@ use crate::train::SplitMix;
 pub struct Corruption {
     /// Each grid's share of replaced positions.
     pub rates: Vec<f32>,
-    /// One flag per position: true outside a grid's block, where the unrolled passes keep the clean
-    /// token as the inpainting sampler keeps the unmasked ones; all false in scattered grids.
-    pub known: Vec<bool>,
+    /// One flag per position: true inside a grid's block, the region left to fill; all false in
+    /// scattered grids.
+    pub fill: Vec<bool>,
 }
 
 /// Corrupts `tokens` (`[batch, height, width]` grids, row-major) in place. Each grid gets a block with
@@ -29,16 +29,16 @@ pub fn corrupt(
     let [_, height, width] = shape;
     let len = (height * width).max(1);
     let mut rates = Vec::with_capacity(shape[0]);
-    let mut known = vec![false; tokens.len()];
-    for (grid, known) in tokens.chunks_mut(len).zip(known.chunks_mut(len)) {
+    let mut fill = vec![false; tokens.len()];
+    for (grid, fill) in tokens.chunks_mut(len).zip(fill.chunks_mut(len)) {
         let block = block_share > 0.0 && (rng.next_f32() as f64) < block_share;
         rates.push(if block {
-            corrupt_block(grid, known, [height, width], vocab, rng)
+            corrupt_block(grid, fill, [height, width], vocab, rng)
         } else {
             corrupt_scattered(grid, vocab, rng)
         });
     }
-    Corruption { rates, known }
+    Corruption { rates, fill }
 }
 
 /// Replaces each token with probability α ~ U(0, 1) and returns α.
@@ -53,10 +53,10 @@ fn corrupt_scattered(sequence: &mut [i64], vocab: usize, rng: &mut SplitMix) -> 
 }
 
 /// Replaces every token of a rectangle (height and width each uniform from 1 to the grid's, placed
-/// uniformly), marks the rest `known`, and returns the share of the grid it covers.
+/// uniformly), flags it in `fill`, and returns the share of the grid it covers.
 fn corrupt_block(
     grid: &mut [i64],
-    known: &mut [bool],
+    fill: &mut [bool],
     [height, width]: [usize; 2],
     vocab: usize,
     rng: &mut SplitMix,
@@ -65,10 +65,9 @@ fn corrupt_block(
     let cols = 1 + rng.below(width);
     let top = rng.below(height - rows + 1);
     let left = rng.below(width - cols + 1);
-    known.fill(true);
     for row in top..top + rows {
         let span = row * width + left..row * width + left + cols;
-        known[span.clone()].fill(false);
+        fill[span.clone()].fill(true);
         for token in &mut grid[span] {
             *token = rng.below(vocab) as i64;
         }

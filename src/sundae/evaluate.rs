@@ -7,7 +7,7 @@ use super::unroll::unrolled_loss;
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// Averages over all grids of a set, weighted by batch size.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -61,7 +61,7 @@ pub fn evaluate<M: Denoiser>(
             model,
             to_tensor(clean),
             to_tensor(corrupted),
-            Some(&corruption.known),
+            Some(&corruption.fill),
             unroll_steps,
             &mut SplitMix::keyed(EVAL_SEED, 2, chunk as u64),
         );
@@ -113,7 +113,7 @@ pub fn at_rate<M: Denoiser>(
 ) -> RateFigures {
     one_pass(model, grids, batch_size, device, rate, |chunk, clean, _| {
         let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk);
-        clean
+        let corrupted = clean
             .iter()
             .map(|&t| {
                 if (rng.next_f32() as f64) < rate {
@@ -123,13 +123,14 @@ pub fn at_rate<M: Denoiser>(
                     t
                 }
             })
-            .collect()
+            .collect();
+        (corrupted, None)
     })
 }
 
 /// Replaces a random rectangle of every grid (as training's blocks) and scores one pass: how well the
-/// prior fills a region from its context, the first step of an inpainting. Reported as rate 1, the
-/// rate inside the blocks.
+/// prior fills a region from its context, the first step of an inpainting (the model is told the
+/// blocks, as the sampler tells it the mask). Reported as rate 1, the rate inside the blocks.
 pub fn in_blocks<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
@@ -145,27 +146,27 @@ pub fn in_blocks<M: Denoiser>(
         1.0,
         |chunk, clean, shape| {
             let mut corrupted = clean.to_vec();
-            corrupt(
+            let corruption = corrupt(
                 &mut corrupted,
                 shape,
                 vocab,
                 1.0,
                 &mut SplitMix::keyed(EVAL_SEED, 4, chunk),
             );
-            corrupted
+            (corrupted, Some(corruption.fill))
         },
     )
 }
 
-/// Corrupts each batch with `corrupt(chunk index, clean tokens, shape)` and scores one pass, split by
-/// whether a position still holds its clean token.
+/// Corrupts each batch with `corrupt(chunk index, clean tokens, shape)` (the tokens and, for blocks,
+/// the fill flags) and scores one pass, split by whether a position still holds its clean token.
 fn one_pass<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
     batch_size: usize,
     device: &Device,
     rate: f64,
-    mut corrupt: impl FnMut(u64, &[i64], [usize; 3]) -> Vec<i64>,
+    mut corrupt: impl FnMut(u64, &[i64], [usize; 3]) -> (Vec<i64>, Option<Vec<bool>>),
 ) -> RateFigures {
     let [count, h, w] = grids.shape;
     let n = h * w;
@@ -177,10 +178,12 @@ fn one_pass<M: Denoiser>(
         let end = (start + batch_size).min(count);
         let b = end - start;
         let clean = &grids.values[start * n..end * n];
-        let corrupted = corrupt(chunk as u64, clean, [b, h, w]);
+        let (corrupted, fill) = corrupt(chunk as u64, clean, [b, h, w]);
         let input =
             Tensor::<3, Int>::from_data(TensorData::new(corrupted.clone(), [b, h, w]), device);
-        let logits = model.logits(input);
+        let fill =
+            fill.map(|f| Tensor::<3, Bool>::from_data(TensorData::new(f, [b, h, w]), device));
+        let logits = model.logits_filling(input, fill);
         let target =
             Tensor::<3, Int>::from_data(TensorData::new(clean.to_vec(), [b, n, 1]), device);
         let nll = log_softmax(logits.clone(), 2).gather(2, target).into_data();

@@ -1,13 +1,14 @@
 //! The SUNDAE sampler (SPEC.md 5, DECISIONS.md Q4-Q5): all tokens denoised in parallel for a fixed
 //! number of steps, temperature and update proportion annealed linearly, a random subset updated per
 //! step, a sample frozen once a step changes none of its tokens, and an early exit when all are frozen.
-//! Inpainting passes a keep-mask: kept tokens never change. Unlike the reference, a token still holding
-//! its random start is never kept as it is (`exclude_noise`); `--keep-start-noise` restores the reference.
+//! Inpainting passes a keep-mask: kept tokens never change, and the model is told the rest are to fill.
+//! Unlike the reference, a token still holding its random start is never kept as it is
+//! (`exclude_noise`); `--keep-start-noise` restores the reference.
 
 use super::Denoiser;
 use super::unroll::{sample_tokens, uniforms};
 use crate::train::SplitMix;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// A value annealed linearly from `start` to `end` over the steps (inclusive), or constant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,7 +170,19 @@ pub fn sample<M: Denoiser>(
                 )
             })
             .collect();
-        let mut logits = model.logits(input);
+        // The region to fill: everything not kept (the model ignores this unless it learned a fill
+        // embedding). Plain sampling flags nothing, as training flags nothing in scattered grids.
+        let fill = keep.map(|keep| {
+            let flags = active
+                .iter()
+                .flat_map(|&i| keep[i * n..(i + 1) * n].iter().map(|&k| !k))
+                .collect();
+            Tensor::<3, Bool>::from_data(
+                TensorData::new(flags, [active.len(), x.height, x.width]),
+                device,
+            )
+        });
+        let mut logits = model.logits_filling(input, fill);
         if settings.exclude_noise {
             let flags: Vec<bool> = active
                 .iter()

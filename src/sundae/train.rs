@@ -198,7 +198,7 @@ impl PriorTrainer {
             &self.model,
             to_tensor(clean.values.clone()),
             to_tensor(corrupted),
-            Some(&corruption.known),
+            Some(&corruption.fill),
             self.settings.unroll_steps,
             &mut unroll_rng,
         );
@@ -303,12 +303,21 @@ pub fn train(
     autodiff.seed(s.seed);
     let mut trainer = PriorTrainer::new(&config, &autodiff);
     if let (false, Some(bundle)) = (resume, init) {
-        let (bundle_config, model) = crate::bundle::load_prior(bundle, &autodiff)?;
-        if &bundle_config != m {
+        let (bundle_config, mut model) = crate::bundle::load_prior(bundle, &autodiff)?;
+        // A prior without a fill embedding may start one that learns it (from zero).
+        let adds_fill = m.fill_embedding && !bundle_config.fill_embedding;
+        if (PriorConfig {
+            fill_embedding: bundle_config.fill_embedding || adds_fill,
+            ..bundle_config
+        }) != *m
+        {
             bail!(
                 "--init {}: its prior differs from the configuration's [model]",
                 bundle.display()
             );
+        }
+        if adds_fill {
+            model = model.with_fill_embedding();
         }
         trainer.ema = trainer.ema.is_some().then(|| model.valid());
         trainer.model = model;

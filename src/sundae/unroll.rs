@@ -43,28 +43,32 @@ pub fn uniforms(rng: &mut SplitMix, count: usize) -> Vec<f32> {
 }
 
 /// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`; `rng` draws the samples
-/// between passes. Positions flagged in `known` (one flag per token) hold their clean token in every
-/// pass after the first, as the inpainting sampler never redraws unmasked tokens.
+/// between passes. `fill` (one flag per token) marks the blocks left to fill: the model is told them in
+/// every pass, and in a grid with a block every other position holds its clean token in the passes
+/// after the first, as the inpainting sampler never redraws unmasked tokens.
 pub fn unrolled_loss<M: Denoiser>(
     model: &M,
     clean: Tensor<3, Int>,
     corrupted: Tensor<3, Int>,
-    known: Option<&[bool]>,
+    fill: Option<&[bool]>,
     unroll_steps: usize,
     rng: &mut SplitMix,
 ) -> Unrolled {
     let [b, h, w] = clean.dims();
     let device = clean.device();
-    let known = known
-        .filter(|k| k.contains(&true))
-        .map(|k| Tensor::<3, Bool>::from_data(TensorData::new(k.to_vec(), [b, h, w]), &device));
+    let flags = |values: Vec<bool>| {
+        Tensor::<3, Bool>::from_data(TensorData::new(values, [b, h, w]), &device)
+    };
+    let fill = fill.filter(|f| f.contains(&true));
+    let known = fill.map(|f| flags(known_around_blocks(f, h * w)));
+    let fill = fill.map(|f| flags(f.to_vec()));
     let target = clean.clone().reshape([b, h * w, 1]);
     let mut x = corrupted;
     let mut total: Option<Tensor<1>> = None;
     let mut step_losses = Vec::with_capacity(unroll_steps);
     let mut correct = 0.0;
     for t in 0..unroll_steps {
-        let logits = model.logits(x.clone());
+        let logits = model.logits_filling(x.clone(), fill.clone());
         let nll = log_softmax(logits.clone(), 2)
             .gather(2, target.clone())
             .mean()
@@ -96,4 +100,14 @@ pub fn unrolled_loss<M: Denoiser>(
         step_losses,
         accuracy: correct / steps,
     }
+}
+
+/// Outside the block of a grid that has one: the positions the unrolled passes hold clean.
+fn known_around_blocks(fill: &[bool], per_grid: usize) -> Vec<bool> {
+    fill.chunks(per_grid.max(1))
+        .flat_map(|grid| {
+            let has_block = grid.contains(&true);
+            grid.iter().map(move |&inside| has_block && !inside)
+        })
+        .collect()
 }
