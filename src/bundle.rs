@@ -26,6 +26,7 @@ pub struct SamplingDefaults {
     pub steps: Option<usize>,
     pub temperature: Option<String>,
     pub proportion: Option<String>,
+    pub top_k: Option<usize>,
 }
 
 /// The bundle's `sampling.toml`, or no defaults when it has none.

@@ -185,6 +185,10 @@ struct SamplingArgs {
     /// Share of tokens updated per step: a number, or A:B [default: the bundle's sampling.toml, else 0.5].
     #[arg(long)]
     proportion: Option<String>,
+    /// Draw each token from the K most likely codes only (0 = all) [default: the bundle's
+    /// sampling.toml, else 0]: cuts the long tail of unlikely codes a weak model spreads its mass over.
+    #[arg(long)]
+    top_k: Option<usize>,
     /// No sample freezes before this step.
     #[arg(long, default_value_t = 10)]
     min_steps: usize,
@@ -264,6 +268,7 @@ impl SamplingArgs {
             min_steps: self.min_steps,
             early_stop: !self.no_early_stop,
             exclude_noise: !self.keep_start_noise,
+            top_k: self.top_k.or(bundle.top_k).unwrap_or(0),
             seed: self.seed,
         })
     }

@@ -471,6 +471,63 @@ fn the_same_seed_gives_the_same_tokens_and_another_seed_others() {
     );
 }
 
+/// Logit t for token t everywhere: code V-1 the most likely, then V-2, and so on.
+struct Ramp {
+    vocab: usize,
+}
+
+impl Denoiser for Ramp {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        let ramp = Tensor::<1, Int>::arange(0..self.vocab as i64, &tokens.device()).float();
+        ramp.reshape([1, 1, self.vocab])
+            .expand([b, h * w, self.vocab])
+    }
+}
+
+#[test]
+fn top_k_draws_only_the_k_most_likely_codes() {
+    let vocab = 8;
+    let draw = |top_k: usize| {
+        let settings = SampleSettings {
+            steps: 1,
+            proportion: Schedule::constant(1.0),
+            temperature: Schedule::constant(1.0),
+            exclude_noise: false,
+            top_k,
+            ..SampleSettings::default()
+        };
+        let start = start(16, vocab, 3);
+        let sampled = sample(
+            &Ramp { vocab },
+            start,
+            None,
+            &settings,
+            &device::cpu(),
+            |_, _| {},
+        );
+        let mut counts = vec![0usize; vocab];
+        for &t in &sampled.grids.tokens {
+            counts[t as usize] += 1;
+        }
+        counts
+    };
+    // 256 draws. Top 2: codes 7 and 6 only, in the ratio e : 1 (p(6) = 0.27).
+    let two = draw(2);
+    assert_eq!(two[..6].iter().sum::<usize>(), 0, "{two:?}");
+    assert!((40..100).contains(&two[6]), "{two:?}");
+    // All codes (0, or k at least the vocabulary): the lower six hold (e^6 - 1) / (e^8 - 1) = 13.5 %.
+    for k in [0, vocab, 100] {
+        let all = draw(k);
+        assert!(
+            (15..60).contains(&all[..6].iter().sum::<usize>()),
+            "top {k}: {all:?}"
+        );
+    }
+    // Top 1 is the argmax.
+    assert_eq!(draw(1)[7], 256);
+}
+
 #[test]
 fn with_proportion_zero_nothing_changes() {
     let model = HalfSettled { vocab: 8 };

@@ -62,6 +62,8 @@ pub struct SampleSettings {
     pub seed: u64,
     /// Never propose a token's random start value while it still holds it (see `exclude_noise`).
     pub exclude_noise: bool,
+    /// Draw from the `top_k` most likely codes only (0 = all).
+    pub top_k: usize,
 }
 
 impl Default for SampleSettings {
@@ -77,6 +79,7 @@ impl Default for SampleSettings {
             early_stop: true,
             seed: 0,
             exclude_noise: true,
+            top_k: 0,
         }
     }
 }
@@ -190,6 +193,9 @@ pub fn sample<M: Denoiser>(
                 .collect();
             logits = exclude_noise(logits, &rows, &flags);
         }
+        if settings.top_k > 0 {
+            logits = keep_top_k(logits, settings.top_k);
+        }
         let proposal: Vec<i64> = sample_tokens(logits, temperature, &draws)
             .into_data()
             .iter::<i64>()
@@ -226,6 +232,18 @@ pub fn sample<M: Denoiser>(
         grids: x,
         steps_taken,
     }
+}
+
+/// Sets every logit below a position's `k`-th largest to -inf (ties with it stay), so a draw comes from
+/// the `k` most likely codes; `k` at or above the vocabulary changes nothing.
+fn keep_top_k(logits: Tensor<3>, k: usize) -> Tensor<3> {
+    let [b, n, v] = logits.dims();
+    if k >= v {
+        return logits;
+    }
+    let kth = logits.clone().topk(k, 2).narrow(2, k - 1, 1);
+    let below = logits.clone().lower(kth.expand([b, n, v]));
+    logits.mask_fill(below, f32::NEG_INFINITY)
 }
 
 /// A token that still holds its uniformly random start carries no evidence about the clean token,
