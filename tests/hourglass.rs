@@ -8,6 +8,7 @@ use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use common::max_abs_diff;
 use sundae::bundle::{load_prior, prior_tensor_names, save_prior};
 use sundae::device;
+use sundae::hourglass::model::FILL_SCALE;
 use sundae::hourglass::resample::{Projection, from_blocks, to_blocks};
 use sundae::hourglass::rotary::Rotary2d;
 use sundae::hourglass::{Prior, PriorConfig};
@@ -185,10 +186,11 @@ fn the_fill_embedding_shifts_the_input_of_flagged_tokens_only() {
     };
     assert_eq!(filled(&model), plain);
 
-    // Once learned, it acts as if added to the embedding of each flagged token: here the codes 0-7,
-    // which sit exactly on the flagged positions.
-    let shift = Tensor::<2>::random([1, 32], Distribution::Normal(0.0, 1.0), &device);
-    model.fill_emb = Some(Param::from_tensor(shift.clone()));
+    // Once learned, it acts as if added (times FILL_SCALE) to the embedding of each flagged token:
+    // here the codes 0-7, which sit exactly on the flagged positions.
+    let stored = Tensor::<2>::random([1, 32], Distribution::Normal(0.0, 1.0), &device);
+    model.fill_emb = Some(Param::from_tensor(stored.clone()));
+    let shift = stored.mul_scalar(FILL_SCALE);
     let mut shifted_codes = model.clone();
     let rows = Tensor::cat(
         vec![shift.repeat_dim(0, 8), Tensor::zeros([8, 32], &device)],

@@ -31,7 +31,8 @@ pub struct Hourglass {
 pub struct Prior {
     pub token_emb: Embedding,
     pub class_emb: Option<Embedding>,
-    /// Added to the input of every token to fill (`PriorConfig::fill_embedding`), `[1, dim]`.
+    /// Added, times `FILL_SCALE`, to the input of every token to fill (`PriorConfig::fill_embedding`),
+    /// `[1, dim]`.
     pub fill_emb: Option<Param<Tensor<2>>>,
     pub transformer: Hourglass,
     pub to_logits: Linear,
@@ -40,6 +41,12 @@ pub struct Prior {
     pub dim_head: usize,
     pub block_side: usize,
 }
+
+/// The fill embedding is stored divided by this and multiplied back when used. Adam moves each
+/// coordinate by about the learning rate per step whatever its size, so a vector started at zero would
+/// need thousands of fine-tuning steps to reach the size of a token embedding (entries ~1); scaled, it
+/// can within a few hundred.
+pub const FILL_SCALE: f64 = 10.0;
 
 /// The grid a stack runs on now and the grid it was trained on (for rotary positions).
 #[derive(Clone, Copy)]
@@ -147,7 +154,7 @@ impl Prior {
         }
         if let (Some(emb), Some(fill)) = (&self.fill_emb, fill) {
             let flags = fill.float().reshape([b, height * width, 1]);
-            x = x + flags * emb.val().unsqueeze::<3>();
+            x = x + flags * emb.val().mul_scalar(FILL_SCALE).unsqueeze::<3>();
         }
         let grid = Grid {
             height,
