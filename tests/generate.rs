@@ -116,6 +116,19 @@ fn a_prior_run_can_start_from_a_bundles_prior() {
     assert_eq!(fill.len(), 32 * 4, "one f32 vector of the model's width");
     assert!(fill.iter().all(|&byte| byte == 0));
     assert!(grown == started);
+    // The other way round it is refused: the embedding would be lost.
+    let err = fails(&[
+        "train",
+        "--latents",
+        s(&latents),
+        "--config",
+        s(&still),
+        "--run",
+        s(&dir.join("drops-fill")),
+        "--init",
+        s(&dir.join("with-fill-bundle")),
+    ]);
+    assert!(err.contains("differs"), "{err}");
 
     let wider = dir.join("wider.toml");
     std::fs::write(&wider, tiny.replace("dim = 32", "dim = 64")).unwrap();

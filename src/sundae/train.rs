@@ -304,10 +304,11 @@ pub fn train(
     let mut trainer = PriorTrainer::new(&config, &autodiff);
     if let (false, Some(bundle)) = (resume, init) {
         let (bundle_config, mut model) = crate::bundle::load_prior(bundle, &autodiff)?;
-        // A prior without a fill embedding may start one that learns it (from zero).
+        // A prior without a fill embedding may start one that learns it (from zero); a prior with
+        // one keeps it, so a configuration without one differs.
         let adds_fill = m.fill_embedding && !bundle_config.fill_embedding;
         if (PriorConfig {
-            fill_embedding: bundle_config.fill_embedding || adds_fill,
+            fill_embedding: bundle_config.fill_embedding || m.fill_embedding,
             ..bundle_config
         }) != *m
         {
