@@ -154,10 +154,7 @@ pub fn sample<M: Denoiser>(
         steps_taken = t + 1;
         // Indices of samples still changing: the model only sees those (Q4: masks follow them).
         let active: Vec<usize> = (0..x.batch).filter(|&i| !frozen[i]).collect();
-        let rows: Vec<i64> = active
-            .iter()
-            .flat_map(|&i| x.tokens[i * n..(i + 1) * n].iter().copied())
-            .collect();
+        let rows = active_rows(&x.tokens, &active, n);
         let input = Tensor::<3, Int>::from_data(
             TensorData::new(rows.clone(), [active.len(), x.height, x.width]),
             device,
@@ -176,10 +173,7 @@ pub fn sample<M: Denoiser>(
         // The region to fill: everything not kept (the model ignores this unless it learned a fill
         // embedding). Plain sampling flags nothing, as training flags nothing in scattered grids.
         let fill = keep.map(|keep| {
-            let flags = active
-                .iter()
-                .flat_map(|&i| keep[i * n..(i + 1) * n].iter().map(|&k| !k))
-                .collect();
+            let flags = active_rows(keep, &active, n).iter().map(|&k| !k).collect();
             Tensor::<3, Bool>::from_data(
                 TensorData::new(flags, [active.len(), x.height, x.width]),
                 device,
@@ -187,11 +181,7 @@ pub fn sample<M: Denoiser>(
         });
         let mut logits = model.logits_filling(input, fill);
         if settings.exclude_noise {
-            let flags: Vec<bool> = active
-                .iter()
-                .flat_map(|&i| noise[i * n..(i + 1) * n].iter().copied())
-                .collect();
-            logits = exclude_noise(logits, &rows, &flags);
+            logits = exclude_noise(logits, &rows, &active_rows(&noise, &active, n));
         }
         if settings.top_k > 0 {
             logits = keep_top_k(logits, settings.top_k);
@@ -232,6 +222,14 @@ pub fn sample<M: Denoiser>(
         grids: x,
         steps_taken,
     }
+}
+
+/// The `n` values of each of the `active` samples, in order: what the model sees of per-token state.
+fn active_rows<T: Copy>(values: &[T], active: &[usize], n: usize) -> Vec<T> {
+    active
+        .iter()
+        .flat_map(|&i| values[i * n..(i + 1) * n].iter().copied())
+        .collect()
 }
 
 /// Sets every logit below a position's `k`-th largest to -inf (ties with it stay), so a draw comes from
