@@ -134,21 +134,13 @@ fn block_corruption_replaces_one_rectangle_of_every_size_and_place() {
     assert_eq!(plain.rates, vec![SplitMix::new(3).next_f32()]);
 }
 
-/// Predicts each input token plus one (modulo the vocabulary), and records every input it is given
-/// and the fill flags that came with it.
+/// Predicts each input token plus one (modulo the vocabulary), and records every input it is given.
 struct ShiftRecorder {
     vocab: usize,
     inputs: std::cell::RefCell<Vec<Vec<i64>>>,
-    fills: std::cell::RefCell<Vec<Option<Vec<bool>>>>,
 }
 
 impl Denoiser for ShiftRecorder {
-    fn logits_filling(&self, tokens: Tensor<3, Int>, fill: Option<Tensor<3, Bool>>) -> Tensor<3> {
-        let flags = fill.map(|f| f.into_data().iter::<bool>().collect());
-        self.fills.borrow_mut().push(flags);
-        self.logits(tokens)
-    }
-
     fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
         let [b, h, w] = tokens.dims();
         let input: Vec<i64> = tokens.clone().into_data().iter::<i64>().collect();
@@ -175,14 +167,16 @@ fn unrolled_passes_keep_positions_around_blocks_clean_and_redraw_the_rest() {
         Tensor::<3, Int>::from_data(TensorData::new(values.to_vec(), shape), &device)
     };
     let passes = |fill: Option<&[bool]>| {
-        let model = ShiftRecorder {
-            vocab,
-            inputs: Default::default(),
+        let model = FillRecorder {
+            inner: ShiftRecorder {
+                vocab,
+                inputs: Default::default(),
+            },
             fills: Default::default(),
         };
         let rng = &mut SplitMix::new(1);
         unrolled_loss(&model, tensor(&clean), tensor(&corrupted), fill, 3, rng);
-        (model.inputs.into_inner(), model.fills.into_inner())
+        (model.inner.inputs.into_inner(), model.fills.into_inner())
     };
     let shift = |values: &[i64]| -> Vec<i64> { values.iter().map(|t| (t + 1) % 7).collect() };
     // Without blocks each pass samples the previous pass's (certain) prediction everywhere.
