@@ -457,3 +457,79 @@ fn decoder_only_training_from_a_bundle_keeps_the_encoder_and_codebook() {
     assert!(err.contains("architecture differs"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn warmup_and_decay_scale_each_steps_update() {
+    use sundae::bundle::load_safetensors;
+    let fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    };
+    let input =
+        ndarray_npy::read_npy::<_, ndarray::Array4<f32>>(fixture("step_input.npy")).unwrap();
+    let device = device::cpu().autodiff();
+    // One step from the taming fixture's weights, with the discriminator active: returns every
+    // weight's change.
+    let step_change = |warmup_steps: u64, decay_steps: u64| {
+        let mut config = tiny_config();
+        config.train.disc_start = 0;
+        config.train.disc_layers = 2;
+        config.train.disc_channels = 8;
+        config.train.learning_rate = 1e-3;
+        config.train.restart_dead_codes = false;
+        config.train.steps = 10;
+        config.train.warmup_steps = warmup_steps;
+        config.train.decay_steps = decay_steps;
+        let mut trainer = VqGanTrainer::new(&config, &device);
+        load_safetensors(&mut trainer.model, &fixture("step_vqgan.safetensors")).unwrap();
+        load_safetensors(&mut trainer.disc, &fixture("step_disc.safetensors")).unwrap();
+        let all = |t: &VqGanTrainer| {
+            let mut w = weights(&t.model);
+            w.extend(weights(&t.disc));
+            w
+        };
+        let before = all(&trainer);
+        let rate = trainer.learning_rate();
+        let x = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(
+                input.iter().copied().collect::<Vec<_>>(),
+                [4, 3, 16, 16],
+            ),
+            &device,
+        );
+        trainer.step(x).unwrap();
+        let changes: Vec<(String, Vec<f32>)> = before
+            .into_iter()
+            .zip(all(&trainer))
+            .map(|((name, b), (_, a))| (name, a.iter().zip(&b).map(|(a, b)| a - b).collect()))
+            .collect();
+        (rate, changes)
+    };
+    let (full_rate, full) = step_change(0, 0);
+    // Step 1 of 10: warmup over 4 steps gives 1/4 of the rate; a decay over the last 20 (longer
+    // than the run) gives 10/20 of it.
+    let (warm_rate, warm) = step_change(4, 0);
+    let (decay_rate, decayed) = step_change(0, 20);
+    assert_eq!(full_rate, 1e-3);
+    assert!((warm_rate - 2.5e-4).abs() < 1e-15, "{warm_rate}");
+    assert!((decay_rate - 5e-4).abs() < 1e-15, "{decay_rate}");
+    // Adam's first update is the rate times g / (|g| + eps): the rate scales every change.
+    for (scale, scaled) in [(0.25f32, &warm), (0.5, &decayed)] {
+        let mut compared = 0;
+        for ((name, d), (_, s)) in full.iter().zip(scaled) {
+            // Batch-norm running statistics are averaged, not optimised.
+            if name.contains("running_") {
+                continue;
+            }
+            for (d, s) in d.iter().zip(s) {
+                // Weights whose gradient is near zero move by less than the rate; skip them.
+                if d.abs() > 0.9e-3 {
+                    assert!((s - scale * d).abs() < 1e-6, "{name}: {s} vs {scale} * {d}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "only {compared} weights compared");
+    }
+}

@@ -163,17 +163,13 @@ impl PriorTrainer {
     /// The rate of the coming step: warmup, then constant, then the final decay.
     pub fn learning_rate(&self) -> f64 {
         let s = &self.settings;
-        let warmup = if s.warmup_steps == 0 {
-            1.0
-        } else {
-            ((self.step + 1) as f64 / s.warmup_steps as f64).min(1.0)
-        };
-        let decay = if s.decay_steps == 0 {
-            1.0
-        } else {
-            (s.steps.saturating_sub(self.step) as f64 / s.decay_steps as f64).min(1.0)
-        };
-        s.learning_rate * warmup * decay
+        crate::train::schedule::learning_rate(
+            s.learning_rate,
+            self.step,
+            s.steps,
+            s.warmup_steps,
+            s.decay_steps,
+        )
     }
 
     /// One step on clean grids: corrupt, unroll, average the losses, update.

@@ -7,6 +7,7 @@ pub mod ema;
 pub mod fit;
 pub mod progress;
 pub mod rng;
+pub mod schedule;
 
 pub use batches::BatchStream;
 pub use checkpoint::RunDir;

@@ -39,6 +39,10 @@ pub struct TrainSettings {
     pub batch_size: usize,
     /// Adam learning rate for both networks (betas 0.5, 0.9 as in taming).
     pub learning_rate: f64,
+    /// Linear warmup from 0 over this many steps (0 = none).
+    pub warmup_steps: u64,
+    /// Linear decay to 0 over the last this many of `steps` (0 = none, taming's constant rate).
+    pub decay_steps: u64,
     pub reconstruction: Reconstruction,
     /// VGG16 + LPIPS heads (safetensors, torchvision names): enables the perceptual term.
     pub vgg16: Option<std::path::PathBuf>,
@@ -76,6 +80,8 @@ impl Default for TrainSettings {
             steps: 10_000,
             batch_size: 8,
             learning_rate: 1e-4,
+            warmup_steps: 0,
+            decay_steps: 0,
             reconstruction: Reconstruction::L1,
             vgg16: None,
             perceptual_weight: 1.0,
@@ -227,6 +233,18 @@ impl VqGanTrainer {
         }
     }
 
+    /// The rate of the coming step (both networks): warmup, then constant, then the final decay.
+    pub fn learning_rate(&self) -> f64 {
+        let s = &self.settings;
+        crate::train::schedule::learning_rate(
+            s.learning_rate,
+            self.step,
+            s.steps,
+            s.warmup_steps,
+            s.decay_steps,
+        )
+    }
+
     /// One optimisation step of the autoencoder and, once active, the discriminator, on images `x`.
     pub fn step(&mut self, x: Tensor<4>) -> Result<StepReport> {
         let s = &self.settings;
@@ -251,6 +269,7 @@ impl VqGanTrainer {
             codebook_usage: 0.0,
             perplexity: 0.0,
         };
+        let learning_rate = self.learning_rate();
         let mut ae_loss = nll + quantized.loss.mul_scalar(s.codebook_weight);
         if disc_active {
             let weight = self.adaptive_weight(&x, &xrec, &features);
@@ -263,9 +282,7 @@ impl VqGanTrainer {
             bail!("non-finite loss at step {}: {:?}", report.step, report);
         }
         let grads = GradientsParams::from_grads(ae_loss.backward(), &self.model);
-        self.model = self
-            .ae_optim
-            .step(s.learning_rate, self.model.clone(), grads);
+        self.model = self.ae_optim.step(learning_rate, self.model.clone(), grads);
 
         if disc_active {
             let d_loss = loss::hinge_discriminator(
@@ -279,7 +296,7 @@ impl VqGanTrainer {
             let grads = GradientsParams::from_grads(d_loss.backward(), &self.disc);
             self.disc = self
                 .disc_optim
-                .step(s.learning_rate, self.disc.clone(), grads);
+                .step(learning_rate, self.disc.clone(), grads);
         }
 
         let indices: Vec<i64> = quantized.indices.into_data().iter::<i64>().collect();
@@ -460,9 +477,10 @@ pub fn train(
         cadence,
         batches,
         |trainer, batch| {
+            let learning_rate = trainer.learning_rate();
             let report = trainer.step(images_to_tensor(&batch, resolution, &autodiff))?;
             let mut metrics = serde_json::to_value(&report)?;
-            metrics["learning_rate"] = trainer.settings.learning_rate.into();
+            metrics["learning_rate"] = learning_rate.into();
             let status = format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr);
             Ok(StepOutcome { metrics, status })
         },
