@@ -533,3 +533,23 @@ fn warmup_and_decay_scale_each_steps_update() {
         assert!(compared > 1000, "only {compared} weights compared");
     }
 }
+
+#[test]
+fn every_shipped_vqgan_config_reads() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&configs).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("vqgan-") && name.ends_with(".toml") {
+            VqGanTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            read += 1;
+        }
+    }
+    assert!(read >= 4, "only {read} VQ-GAN configs found");
+    // The built-in decoder's second stage: decoder alone, a falling rate, no discriminator.
+    let polish = VqGanTrainConfig::read(&configs.join("vqgan-emoji-polish.toml")).unwrap();
+    assert!(polish.train.decoder_only);
+    assert_eq!(polish.train.decay_steps, polish.train.steps);
+    assert!(polish.train.disc_start > polish.train.steps);
+}
