@@ -17,6 +17,43 @@ fn tiny_config() -> VqGanTrainConfig {
         .unwrap()
 }
 
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The tiny model with the discriminator active from the first step, at the weights of the taming
+/// fixture (tests/fixtures/step_*); `adjust` changes the settings first.
+fn taming_step_trainer(
+    device: &burn::tensor::Device,
+    adjust: impl FnOnce(&mut VqGanTrainConfig),
+) -> VqGanTrainer {
+    use sundae::bundle::load_safetensors;
+    let mut config = tiny_config();
+    config.train.disc_start = 0;
+    config.train.disc_layers = 2;
+    config.train.disc_channels = 8;
+    config.train.disc_weight = 0.8;
+    config.train.learning_rate = 1e-3;
+    config.train.restart_dead_codes = false;
+    adjust(&mut config);
+    let mut trainer = VqGanTrainer::new(&config, device);
+    load_safetensors(&mut trainer.model, &fixture("step_vqgan.safetensors")).unwrap();
+    load_safetensors(&mut trainer.disc, &fixture("step_disc.safetensors")).unwrap();
+    trainer
+}
+
+/// The taming fixture's batch of four 16x16 images.
+fn taming_step_input(device: &burn::tensor::Device) -> Tensor<4> {
+    let input =
+        ndarray_npy::read_npy::<_, ndarray::Array4<f32>>(fixture("step_input.npy")).unwrap();
+    Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(input.iter().copied().collect::<Vec<_>>(), [4, 3, 16, 16]),
+        device,
+    )
+}
+
 #[test]
 fn adaptive_weight_follows_tamings_formula() {
     // |∇nll| = sqrt(4 * 3^2) = 6, |∇g| = sqrt(4 * 4^2) = 8: 6 / (8 + 1e-4) * 0.5.
@@ -305,30 +342,9 @@ fn a_killed_run_resumes_to_the_same_weights() {
 
 #[test]
 fn one_training_step_matches_tamings_losses_and_updates() {
-    use sundae::bundle::load_safetensors;
-    let fixture = |name: &str| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name)
-    };
-    let mut config = tiny_config();
-    config.train.disc_start = 0;
-    config.train.disc_layers = 2;
-    config.train.disc_channels = 8;
-    config.train.disc_weight = 0.8;
-    config.train.learning_rate = 1e-3;
-    config.train.restart_dead_codes = false;
     let device = device::cpu().autodiff();
-    let mut trainer = VqGanTrainer::new(&config, &device);
-    load_safetensors(&mut trainer.model, &fixture("step_vqgan.safetensors")).unwrap();
-    load_safetensors(&mut trainer.disc, &fixture("step_disc.safetensors")).unwrap();
-
-    let input =
-        ndarray_npy::read_npy::<_, ndarray::Array4<f32>>(fixture("step_input.npy")).unwrap();
-    let x = Tensor::<4>::from_data(
-        burn::tensor::TensorData::new(input.iter().copied().collect::<Vec<_>>(), [4, 3, 16, 16]),
-        &device,
-    );
+    let mut trainer = taming_step_trainer(&device, |_| {});
+    let x = taming_step_input(&device);
     let report = trainer.step(x).unwrap();
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("step_expected.json")).unwrap())
@@ -460,30 +476,15 @@ fn decoder_only_training_from_a_bundle_keeps_the_encoder_and_codebook() {
 
 #[test]
 fn warmup_and_decay_scale_each_steps_update() {
-    use sundae::bundle::load_safetensors;
-    let fixture = |name: &str| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name)
-    };
-    let input =
-        ndarray_npy::read_npy::<_, ndarray::Array4<f32>>(fixture("step_input.npy")).unwrap();
     let device = device::cpu().autodiff();
     // One step from the taming fixture's weights, with the discriminator active: returns every
     // weight's change.
     let step_change = |warmup_steps: u64, decay_steps: u64| {
-        let mut config = tiny_config();
-        config.train.disc_start = 0;
-        config.train.disc_layers = 2;
-        config.train.disc_channels = 8;
-        config.train.learning_rate = 1e-3;
-        config.train.restart_dead_codes = false;
-        config.train.steps = 10;
-        config.train.warmup_steps = warmup_steps;
-        config.train.decay_steps = decay_steps;
-        let mut trainer = VqGanTrainer::new(&config, &device);
-        load_safetensors(&mut trainer.model, &fixture("step_vqgan.safetensors")).unwrap();
-        load_safetensors(&mut trainer.disc, &fixture("step_disc.safetensors")).unwrap();
+        let mut trainer = taming_step_trainer(&device, |config| {
+            config.train.steps = 10;
+            config.train.warmup_steps = warmup_steps;
+            config.train.decay_steps = decay_steps;
+        });
         let all = |t: &VqGanTrainer| {
             let mut w = weights(&t.model);
             w.extend(weights(&t.disc));
@@ -491,13 +492,7 @@ fn warmup_and_decay_scale_each_steps_update() {
         };
         let before = all(&trainer);
         let rate = trainer.learning_rate();
-        let x = Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(
-                input.iter().copied().collect::<Vec<_>>(),
-                [4, 3, 16, 16],
-            ),
-            &device,
-        );
+        let x = taming_step_input(&device);
         trainer.step(x).unwrap();
         let changes: Vec<(String, Vec<f32>)> = before
             .into_iter()
