@@ -491,9 +491,9 @@ fn warmup_and_decay_scale_each_steps_update() {
             w
         };
         let before = all(&trainer);
-        let rate = trainer.learning_rate();
         let x = taming_step_input(&device);
-        trainer.step(x).unwrap();
+        // The rate the step reports using (and logs to metrics.jsonl).
+        let rate = trainer.step(x).unwrap().learning_rate;
         let changes: Vec<(String, Vec<f32>)> = before
             .into_iter()
             .zip(all(&trainer))

@@ -136,6 +136,8 @@ pub struct StepReport {
     /// before any dead-code restart of this step.
     pub codebook_usage: f64,
     pub perplexity: f64,
+    /// The rate both networks stepped with.
+    pub learning_rate: f64,
 }
 
 impl StepReport {
@@ -268,8 +270,9 @@ impl VqGanTrainer {
             psnr: psnr_of(x.clone(), xrec.clone()),
             codebook_usage: 0.0,
             perplexity: 0.0,
+            learning_rate: self.learning_rate(),
         };
-        let learning_rate = self.learning_rate();
+        let learning_rate = report.learning_rate;
         let mut ae_loss = nll + quantized.loss.mul_scalar(s.codebook_weight);
         if disc_active {
             let weight = self.adaptive_weight(&x, &xrec, &features);
@@ -477,10 +480,8 @@ pub fn train(
         cadence,
         batches,
         |trainer, batch| {
-            let learning_rate = trainer.learning_rate();
             let report = trainer.step(images_to_tensor(&batch, resolution, &autodiff))?;
-            let mut metrics = serde_json::to_value(&report)?;
-            metrics["learning_rate"] = learning_rate.into();
+            let metrics = serde_json::to_value(&report)?;
             let status = format!("loss {:.4} psnr {:.2}", report.reconstruction, report.psnr);
             Ok(StepOutcome { metrics, status })
         },
