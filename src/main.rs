@@ -154,6 +154,29 @@ enum Command {
         #[arg(long)]
         half: bool,
     },
+    /// Find each image's nearest image in a data set (and its mirror images), by PSNR: whether
+    /// generated images copy their training set. A copy scores about as high as the VQ-GAN's
+    /// reconstructions do (`sundae vqgan reconstruct`); a new image well below.
+    Nearest {
+        /// Images to look up, or folders of them (e.g. `sample --out-dir`).
+        images: Vec<PathBuf>,
+        /// Also look up the first N validation emoji, held out of training: the PSNR at which an
+        /// emoji that is new, but drawn in the same style, meets its nearest training image.
+        #[arg(long, default_value_t = 0)]
+        emoji: usize,
+        /// The data set to search: an image folder or `emoji`.
+        #[arg(long, default_value = "emoji")]
+        data: String,
+        /// Part of the emoji set to search: train, validation or all.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Side in pixels that every image is compared at (the model's resolution).
+        #[arg(long, default_value_t = 64)]
+        resolution: usize,
+        /// Also write a grid PNG: each image beside its nearest data image, two pairs a row.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -740,6 +763,61 @@ fn run(cli: Cli) -> Result<()> {
                     f.default_steps
                 );
                 println!("{}", serde_json::to_string(&f)?);
+            }
+            Ok(())
+        }
+        Command::Nearest {
+            images,
+            emoji,
+            data: source,
+            split,
+            resolution,
+            out,
+        } => {
+            if resolution == 0 {
+                bail!("--resolution must be at least 1");
+            }
+            let split = parse_split(&split)?;
+            let mut queries = Vec::new();
+            for path in &images {
+                let files = if path.is_dir() {
+                    data::images::list_images(path)
+                } else {
+                    vec![path.clone()]
+                };
+                for file in files {
+                    queries.push(data::Sample {
+                        name: file.display().to_string(),
+                        pixels: data::images::load_image(&file, resolution)?,
+                    });
+                }
+            }
+            if emoji > 0 {
+                let held_out = data::load("emoji", resolution, data::Split::Validation)?;
+                queries.extend(held_out.samples.into_iter().take(emoji));
+            }
+            if queries.is_empty() {
+                bail!("no image to look up: name images or folders, or give --emoji N");
+            }
+            let data = data::load(&source, resolution, split)?;
+            let matches = sundae::nearest::find(&queries, &data, resolution, out.as_deref())?;
+            for (query, found) in queries.iter().zip(&matches) {
+                println!(
+                    "{}: {:.2} dB, nearest {}{}",
+                    query.name,
+                    found.psnr,
+                    data.samples[found.index].name,
+                    if found.mirrored { " (mirrored)" } else { "" }
+                );
+            }
+            let (median, largest) = sundae::nearest::summary(&matches);
+            println!(
+                "{} image(s) against {} data images and their mirror images: nearest at median {median:.2} dB, at most {largest:.2} dB",
+                matches.len(),
+                data.samples.len()
+            );
+            if let Some(out) = out {
+                println!("pairs written to {}", out.display());
             }
             Ok(())
         }

@@ -1,0 +1,176 @@
+//! Nearest neighbours in a data set, to see whether generated images copy their training images:
+//! each query is compared pixel by pixel with every data image and its mirror image (the emoji
+//! prior's latents hold both), scored by PSNR as `vqgan reconstruct` scores reconstructions.
+
+use crate::commands::psnr;
+use crate::data::augment::mirrored;
+use crate::data::images;
+use crate::data::{Loaded, Sample};
+use anyhow::{Result, bail};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// The data image closest to one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// Index into the data set's samples.
+    pub index: usize,
+    /// The closest was the data image's mirror image.
+    pub mirrored: bool,
+    pub psnr: f64,
+}
+
+/// Every data image and its mirror image, the candidates a query is compared with.
+pub struct Candidates {
+    /// (index into the data set, mirrored, CHW pixels in [-1, 1]).
+    images: Vec<(usize, bool, Vec<f32>)>,
+}
+
+impl Candidates {
+    /// `data`'s images at `side` x `side`, each also mirrored.
+    pub fn new(data: &[Sample], side: usize) -> Self {
+        let images = data
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                [
+                    (i, false, s.pixels.clone()),
+                    (i, true, mirrored(&s.pixels, side)),
+                ]
+            })
+            .collect();
+        Self { images }
+    }
+
+    /// The candidate with the smallest squared error to `query` (the highest PSNR); ties go to the
+    /// first in data order, an image before its mirror image.
+    pub fn nearest(&self, query: &[f32]) -> Match {
+        let squared_error = |pixels: &[f32]| -> f32 {
+            query
+                .iter()
+                .zip(pixels)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum()
+        };
+        let (index, mirrored, pixels) = self
+            .images
+            .iter()
+            .map(|candidate| (squared_error(&candidate.2), candidate))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| candidate)
+            .expect("a data set holds at least one image");
+        Match {
+            index: *index,
+            mirrored: *mirrored,
+            psnr: psnr(query, pixels),
+        }
+    }
+}
+
+/// The nearest data image of every query (in parallel), and a grid PNG at `out` with one pair per
+/// query: the query and its nearest data image (mirrored when that was closer), two pairs a row.
+pub fn find(
+    queries: &[Sample],
+    data: &Loaded,
+    side: usize,
+    out: Option<&Path>,
+) -> Result<Vec<Match>> {
+    if queries.is_empty() {
+        bail!("no image to look up");
+    }
+    let candidates = Candidates::new(&data.samples, side);
+    let bar = crate::commands::progress(queries.len(), "searching");
+    let matches: Vec<Match> = queries
+        .par_iter()
+        .map(|q| {
+            let found = candidates.nearest(&q.pixels);
+            bar.inc(1);
+            found
+        })
+        .collect();
+    bar.finish_and_clear();
+    if let Some(out) = out {
+        let mut tiles = Vec::with_capacity(2 * queries.len());
+        for (query, found) in queries.iter().zip(&matches) {
+            let pixels = &data.samples[found.index].pixels;
+            let shown = if found.mirrored {
+                mirrored(pixels, side)
+            } else {
+                pixels.clone()
+            };
+            tiles.push(images::to_rgb8(&query.pixels, side, side));
+            tiles.push(images::to_rgb8(&shown, side, side));
+        }
+        images::save(&images::grid(&tiles, 4), out)?;
+    }
+    Ok(matches)
+}
+
+/// The median and the largest PSNR of the matches.
+pub fn summary(matches: &[Match]) -> (f64, f64) {
+    let mut values: Vec<f64> = matches.iter().map(|m| m.psnr).collect();
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    (median, values[n - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constant(side: usize, rgb: [f32; 3]) -> Vec<f32> {
+        rgb.iter()
+            .flat_map(|&c| std::iter::repeat_n(c, side * side))
+            .collect()
+    }
+
+    fn sample(name: &str, pixels: Vec<f32>) -> Sample {
+        Sample {
+            name: name.into(),
+            pixels,
+        }
+    }
+
+    #[test]
+    fn black_is_nearest_to_red_not_yellow_at_the_hand_computed_psnr() {
+        // Black (-1, -1, -1) against red (1, -1, -1): squared error 4 in one channel of three, so
+        // MSE 4/3 and PSNR 10 log10(4 / (4/3)) = 10 log10 3; against yellow MSE 8/3.
+        let data = [
+            sample("yellow", constant(4, [1.0, 1.0, -1.0])),
+            sample("red", constant(4, [1.0, -1.0, -1.0])),
+        ];
+        let found = Candidates::new(&data, 4).nearest(&constant(4, [-1.0; 3]));
+        assert_eq!((found.index, found.mirrored), (1, false));
+        assert!((found.psnr - 10.0 * 3f64.log10()).abs() < 1e-6, "{found:?}");
+    }
+
+    #[test]
+    fn a_mirrored_copy_is_found_as_the_mirror_image() {
+        let side = 4;
+        // A left-to-right ramp, different in every column, and its distractor: the same ramp darker.
+        let ramp: Vec<f32> = (0..3 * side * side)
+            .map(|i| (i % side) as f32 / side as f32)
+            .collect();
+        let darker: Vec<f32> = ramp.iter().map(|v| v - 0.5).collect();
+        let data = [sample("darker", darker), sample("ramp", ramp.clone())];
+        let found = Candidates::new(&data, side).nearest(&mirrored(&ramp, side));
+        assert_eq!((found.index, found.mirrored), (1, true));
+        assert!(found.psnr > 100.0, "an exact copy: {found:?}");
+    }
+
+    #[test]
+    fn summary_is_the_median_and_the_largest() {
+        let at = |psnr| Match {
+            index: 0,
+            mirrored: false,
+            psnr,
+        };
+        assert_eq!(summary(&[at(3.0), at(1.0), at(2.0)]), (2.0, 3.0));
+        assert_eq!(summary(&[at(4.0), at(1.0), at(2.0), at(3.0)]), (2.5, 4.0));
+    }
+}
