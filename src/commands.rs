@@ -263,9 +263,11 @@ pub fn encode_dataset(
                 out.display()
             );
         }
-        if (existing.flip, existing.zooms) != (augment.flip, augment.zooms) {
+        if (existing.flip, existing.zooms, existing.shifts)
+            != (augment.flip, augment.zooms, augment.shifts)
+        {
             bail!(
-                "{} holds latents made with other --flip/--zooms settings; use a new directory",
+                "{} holds latents made with other --flip/--zooms/--shifts settings; use a new directory",
                 out.display()
             );
         }
@@ -301,6 +303,7 @@ pub fn encode_dataset(
             source: source.to_string(),
             flip: augment.flip,
             zooms: augment.zooms,
+            shifts: augment.shifts,
             vqgan_hash,
             shards: Vec::new(),
         },

@@ -47,6 +47,11 @@ enum Command {
         /// place on white (the same on every run), to stretch a small set.
         #[arg(long, default_value_t = 0)]
         zooms: usize,
+        /// Also encode this many copies of each image moved by up to 1/16 of its side (4 pixels at
+        /// 64) along each axis, white where the move uncovers the canvas: new token grids of the same
+        /// picture, since the VQ-GAN's token blocks fall elsewhere on it.
+        #[arg(long, default_value_t = 0)]
+        shifts: usize,
         /// Encode only every N-th shard, starting at I (I/N), to share the work between machines.
         #[arg(long)]
         shard: Option<String>,
@@ -665,6 +670,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             flip,
             zooms,
+            shifts,
             shard,
             split,
             device: d,
@@ -678,7 +684,11 @@ fn run(cli: Cli) -> Result<()> {
                 &data,
                 parse_split(&split)?,
                 &out,
-                data::augment::Augment { flip, zooms },
+                data::augment::Augment {
+                    flip,
+                    zooms,
+                    shifts,
+                },
                 part,
                 d.batch_size,
                 &device::parse(&d.device)?,

@@ -28,6 +28,9 @@ pub struct Manifest {
     /// Zoomed-out copies of each image (`sundae encode --zooms`).
     #[serde(default)]
     pub zooms: usize,
+    /// Shifted copies of each image (`sundae encode --shifts`).
+    #[serde(default)]
+    pub shifts: usize,
     /// SHA-256 of the VQ-GAN's weights file: a prior trained on these tokens needs that VQ-GAN.
     pub vqgan_hash: String,
     pub shards: Vec<ShardEntry>,
