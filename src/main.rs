@@ -788,27 +788,7 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("--resolution must be at least 1");
             }
             let split = parse_split(&split)?;
-            let mut queries = Vec::new();
-            for path in &images {
-                let files = if path.is_dir() {
-                    data::images::list_images(path)
-                } else {
-                    vec![path.clone()]
-                };
-                for file in files {
-                    queries.push(data::Sample {
-                        name: file.display().to_string(),
-                        pixels: data::images::load_image(&file, resolution)?,
-                    });
-                }
-            }
-            if emoji > 0 {
-                let held_out = data::load("emoji", resolution, data::Split::Validation)?;
-                queries.extend(held_out.samples.into_iter().take(emoji));
-            }
-            if queries.is_empty() {
-                bail!("no image to look up: name images or folders, or give --emoji N");
-            }
+            let queries = sundae::nearest::queries(&images, emoji, resolution)?;
             let data = data::load(&source, resolution, split)?;
             let matches = sundae::nearest::find(&queries, &data, resolution, out.as_deref())?;
             for (query, found) in queries.iter().zip(&matches) {

@@ -5,10 +5,10 @@
 use crate::commands::psnr;
 use crate::data::augment::mirrored;
 use crate::data::images;
-use crate::data::{Loaded, Sample};
+use crate::data::{Loaded, Sample, Split};
 use anyhow::{Result, bail};
 use rayon::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The data image closest to one query.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,33 @@ impl Candidates {
             psnr: psnr(query, pixels),
         }
     }
+}
+
+/// The images to look up at `side` x `side`: each of `paths` (an image, or a folder of them), then the
+/// first `held_out_emoji` validation emoji.
+pub fn queries(paths: &[PathBuf], held_out_emoji: usize, side: usize) -> Result<Vec<Sample>> {
+    let mut queries = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() {
+            images::list_images(path)
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            queries.push(Sample {
+                name: file.display().to_string(),
+                pixels: images::load_image(&file, side)?,
+            });
+        }
+    }
+    if held_out_emoji > 0 {
+        let held_out = crate::data::load("emoji", side, Split::Validation)?;
+        queries.extend(held_out.samples.into_iter().take(held_out_emoji));
+    }
+    if queries.is_empty() {
+        bail!("no image to look up: name images or folders, or give --emoji N");
+    }
+    Ok(queries)
 }
 
 /// The nearest data image of every query (in parallel), and a grid PNG at `out` with one pair per

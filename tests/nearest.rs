@@ -88,3 +88,21 @@ fn bad_input_is_one_error_line() {
     let error = fails(&["nearest", "--data", s(&data)]);
     assert!(error.contains("no image to look up"), "{error}");
 }
+
+#[test]
+fn held_out_emoji_are_looked_up_in_the_training_split() {
+    let out = ok(&["nearest", "--emoji", "3", "--resolution", "8"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    for line in &lines[..3] {
+        assert!(line.contains(" dB, nearest "), "{out}");
+    }
+    // The training split: every emoji outside the validation split.
+    let train = sundae::data::emoji::codes()
+        .filter(|c| !sundae::data::emoji::is_validation(c))
+        .count();
+    assert!(
+        lines[3].starts_with(&format!("3 image(s) against {train} data images")),
+        "{out}"
+    );
+}
