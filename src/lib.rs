@@ -2,8 +2,8 @@
 //!
 //! The model code (`vqgan`, `hourglass`, `sundae`) knows nothing about files; `bundle`, `data` and
 //! `tokens` move things between disk and tensors; `train` is the loop both trainers share;
-//! `commands` and `generate` wire it all together for the CLI in `main.rs`; `bench` prints figures; `nearest` looks generated
-//! images up in a data set.
+//! `commands` and `generate` wire it all together for the CLI in `main.rs`; `bench` prints figures;
+//! `nearest` looks generated images up in a data set.
 
 pub mod bench;
 pub mod bundle;

@@ -3,7 +3,7 @@
 //! prior's latents hold both), scored by PSNR as `vqgan reconstruct` scores reconstructions.
 
 use crate::commands::psnr;
-use crate::data::augment::mirrored;
+use crate::data::augment::mirrored as mirror;
 use crate::data::images;
 use crate::data::{Loaded, Sample, Split};
 use anyhow::{Result, bail};
@@ -20,50 +20,41 @@ pub struct Match {
     pub psnr: f64,
 }
 
-/// Every data image and its mirror image, the candidates a query is compared with.
-pub struct Candidates {
-    /// (index into the data set, mirrored, CHW pixels in [-1, 1]).
-    images: Vec<(usize, bool, Vec<f32>)>,
-}
-
-impl Candidates {
-    /// `data`'s images at `side` x `side`, each also mirrored.
-    pub fn new(data: &[Sample], side: usize) -> Self {
-        let images = data
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| {
-                [
-                    (i, false, s.pixels.clone()),
-                    (i, true, mirrored(&s.pixels, side)),
-                ]
+/// The data image, or mirror image of one, with the smallest squared error to `query` (the highest
+/// PSNR); ties go to the first in data order, an image before its mirror image. Mirror images are
+/// compared in place (row by row, reversed), so the search holds no copy of the data.
+pub fn nearest(query: &[f32], data: &[Sample], side: usize) -> Match {
+    let squared_error = |pixels: &[f32], mirrored: bool| -> f32 {
+        query
+            .chunks(side)
+            .zip(pixels.chunks(side))
+            .map(|(q, row)| {
+                let pairs = q.iter().zip(row.iter());
+                let pairs_mirrored = q.iter().zip(row.iter().rev());
+                if mirrored {
+                    pairs_mirrored.map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                } else {
+                    pairs.map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                }
             })
-            .collect();
-        Self { images }
-    }
-
-    /// The candidate with the smallest squared error to `query` (the highest PSNR); ties go to the
-    /// first in data order, an image before its mirror image.
-    pub fn nearest(&self, query: &[f32]) -> Match {
-        let squared_error = |pixels: &[f32]| -> f32 {
-            query
-                .iter()
-                .zip(pixels)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum()
-        };
-        let (index, mirrored, pixels) = self
-            .images
-            .iter()
-            .map(|candidate| (squared_error(&candidate.2), candidate))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, candidate)| candidate)
-            .expect("a data set holds at least one image");
-        Match {
-            index: *index,
-            mirrored: *mirrored,
-            psnr: psnr(query, pixels),
-        }
+            .sum()
+    };
+    let (_, index, mirrored) = data
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| [false, true].map(|m| (squared_error(&s.pixels, m), i, m)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("a data set holds at least one image");
+    let pixels = &data[index].pixels;
+    let psnr = if mirrored {
+        psnr(query, &mirror(pixels, side))
+    } else {
+        psnr(query, pixels)
+    };
+    Match {
+        index,
+        mirrored,
+        psnr,
     }
 }
 
@@ -105,12 +96,11 @@ pub fn find(
     if queries.is_empty() {
         bail!("no image to look up");
     }
-    let candidates = Candidates::new(&data.samples, side);
     let bar = crate::commands::progress(queries.len(), "searching");
     let matches: Vec<Match> = queries
         .par_iter()
         .map(|q| {
-            let found = candidates.nearest(&q.pixels);
+            let found = nearest(&q.pixels, &data.samples, side);
             bar.inc(1);
             found
         })
@@ -121,7 +111,7 @@ pub fn find(
         for (query, found) in queries.iter().zip(&matches) {
             let pixels = &data.samples[found.index].pixels;
             let shown = if found.mirrored {
-                mirrored(pixels, side)
+                mirror(pixels, side)
             } else {
                 pixels.clone()
             };
@@ -171,7 +161,7 @@ mod tests {
             sample("yellow", constant(4, [1.0, 1.0, -1.0])),
             sample("red", constant(4, [1.0, -1.0, -1.0])),
         ];
-        let found = Candidates::new(&data, 4).nearest(&constant(4, [-1.0; 3]));
+        let found = nearest(&constant(4, [-1.0; 3]), &data, 4);
         assert_eq!((found.index, found.mirrored), (1, false));
         assert!((found.psnr - 10.0 * 3f64.log10()).abs() < 1e-6, "{found:?}");
     }
@@ -185,7 +175,7 @@ mod tests {
             .collect();
         let darker: Vec<f32> = ramp.iter().map(|v| v - 0.5).collect();
         let data = [sample("darker", darker), sample("ramp", ramp.clone())];
-        let found = Candidates::new(&data, side).nearest(&mirrored(&ramp, side));
+        let found = nearest(&mirror(&ramp, side), &data, side);
         assert_eq!((found.index, found.mirrored), (1, true));
         assert!(found.psnr > 100.0, "an exact copy: {found:?}");
     }
