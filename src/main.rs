@@ -159,8 +159,8 @@ enum Command {
         #[arg(long)]
         half: bool,
     },
-    /// Find each image's nearest image in a data set (and its mirror images), by PSNR: whether
-    /// generated images copy their training set. A copy scores about as high as the VQ-GAN's
+    /// Find each image's nearest data image (or mirror image of one) by PSNR: whether generated
+    /// images copy their training set. A copy scores about as high as the VQ-GAN's
     /// reconstructions do (`sundae vqgan reconstruct`); a new image well below.
     Nearest {
         /// Images to look up, or folders of them (e.g. `sample --out-dir`).
