@@ -72,6 +72,7 @@ pub fn queries(paths: &[PathBuf], held_out_emoji: usize, side: usize) -> Result<
             queries.push(Sample {
                 name: file.display().to_string(),
                 pixels: images::load_image(&file, side)?,
+                labels: Default::default(),
             });
         }
     }
@@ -150,6 +151,7 @@ mod tests {
         Sample {
             name: name.into(),
             pixels,
+            labels: Default::default(),
         }
     }
 

@@ -2,9 +2,9 @@
 //! 72x72 PNGs up to that size; above it the SVGs are rasterised, so any resolution works.
 
 use super::images::prepare;
-use super::{Loaded, Sample, Split};
+use super::{Labels, Loaded, Sample, Split};
 use image::RgbaImage;
-use resvg::{tiny_skia, usvg};
+use std::collections::BTreeMap;
 use twemoji_assets::png::PngTwemojiAsset;
 use twemoji_assets::svg::SvgTwemojiAsset;
 
@@ -12,6 +12,8 @@ use twemoji_assets::svg::SvgTwemojiAsset;
 /// extracted once from its source because the crate offers no way to list them.
 const CODES: &str = include_str!("emoji_codes.txt");
 const PNG_SIDE: usize = 72;
+/// The `style` label of this set's drawings.
+pub const STYLE: &str = "twemoji";
 /// One base emoji in this many goes to the validation split.
 const VALIDATION_EVERY: u64 = 20;
 
@@ -52,23 +54,25 @@ pub fn render(code: &str, resolution: usize) -> Option<RgbaImage> {
         return image::load_from_memory(png).ok().map(|i| i.to_rgba8());
     }
     let svg: &str = SvgTwemojiAsset::from_emoji(&emoji)?;
-    let tree = usvg::Tree::from_str(svg, &usvg::Options::default()).ok()?;
-    let side = resolution as u32;
-    let mut pixmap = tiny_skia::Pixmap::new(side, side)?;
-    let size = tree.size();
-    let transform =
-        tiny_skia::Transform::from_scale(side as f32 / size.width(), side as f32 / size.height());
-    resvg::render(&tree, transform, &mut pixmap.as_mut());
-    // tiny-skia stores premultiplied alpha; undo it so compositing on white is uniform.
-    let pixels = pixmap
-        .pixels()
-        .iter()
-        .flat_map(|p| {
-            let c = p.demultiply();
-            [c.red(), c.green(), c.blue(), c.alpha()]
-        })
-        .collect();
-    RgbaImage::from_raw(side, side, pixels)
+    super::svg::render(svg, resolution)
+}
+
+/// The labels of a Twemoji drawing: style `twemoji`, and the emoji's name and group (the code itself
+/// names an emoji newer than the naming table).
+pub fn labels(code: &str) -> Labels {
+    let info = super::emoji_names::lookup(code);
+    BTreeMap::from([
+        ("style".to_string(), STYLE.to_string()),
+        (
+            "name".to_string(),
+            info.as_ref()
+                .map_or_else(|| code.to_string(), |i| i.name.clone()),
+        ),
+        (
+            "group".to_string(),
+            info.map_or("unknown", |i| i.group).to_string(),
+        ),
+    ])
 }
 
 /// Loads the chosen split at `resolution`, composited on white, in a fixed order.
@@ -87,6 +91,7 @@ pub fn load(resolution: usize, split: Split) -> Loaded {
             Some(image) => loaded.samples.push(Sample {
                 name: code.to_string(),
                 pixels: prepare(&image, resolution),
+                labels: labels(code),
             }),
             None => loaded.skipped.push(code.to_string()),
         }

@@ -144,6 +144,7 @@ pub fn load_folder(dir: &Path, resolution: usize) -> Result<Loaded> {
                     .display()
                     .to_string(),
                 pixels,
+                labels: Default::default(),
             }),
             Err(error) => {
                 eprintln!("skipping {}: {:#}", path.display(), error);

@@ -494,15 +494,15 @@ pub fn train(
 }
 
 /// Fixed images shown in the sample grids and measured for `val_psnr`: `count` images evenly spaced
-/// through the emoji validation split (its first entries are all flags, the hardest to reconstruct,
-/// so a prefix would misstate the split), or evenly spaced through a folder's images.
+/// through the validation split of the emoji sets (its first entries are all flags, the hardest to
+/// reconstruct, so a prefix would misstate the split), or evenly spaced through a folder's images.
 fn validation_images(
     source: &str,
     resolution: usize,
     count: usize,
     train: &data::Loaded,
 ) -> Result<Vec<Vec<f32>>> {
-    let samples = if source == "emoji" {
+    let samples = if data::has_splits(source) {
         data::load(source, resolution, Split::Validation)?.samples
     } else {
         train.samples.clone()
