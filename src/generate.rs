@@ -242,8 +242,8 @@ impl Job<'_> {
     }
 }
 
-/// `sundae sample`: `count` images from uniformly random tokens.
-pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
+/// `count` images from uniformly random tokens, as tiles (and the strip and tokens `job.outputs` asks for).
+fn sample_tiles(job: &Job, device: &Device) -> Result<(Vec<RgbImage>, Report)> {
     let g = job.load(device)?;
     let f = g.vq_config.downsampling();
     let starts = Grids::random(
@@ -253,7 +253,7 @@ pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
         g.prior_config.vocab_size,
         &mut SplitMix::keyed(job.settings.seed, 40, 0),
     );
-    let (tiles, report) = generate(
+    generate(
         &g.prior,
         &g.vqgan,
         starts,
@@ -262,9 +262,38 @@ pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
         job.batch_size,
         &job.outputs,
         device,
-    )?;
+    )
+}
+
+/// `sundae sample`: `count` images from uniformly random tokens.
+pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
+    let (tiles, report) = sample_tiles(job, device)?;
     write_outputs(&tiles, &job.outputs, &[])?;
     Ok(report)
+}
+
+/// The images `sundae sample` would write for these settings, in memory (for `sundae score`).
+pub fn draw_images(
+    model_dir: &Path,
+    count: usize,
+    settings: &SampleSettings,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<RgbImage>> {
+    let job = Job {
+        model_dir,
+        count,
+        settings: settings.clone(),
+        batch_size,
+        size: (None, None),
+        outputs: Outputs {
+            grid: PathBuf::new(),
+            dir: None,
+            steps_strip: None,
+            tokens: None,
+        },
+    };
+    Ok(sample_tiles(&job, device)?.0)
 }
 
 /// What `sundae inpaint` starts from.

@@ -3,7 +3,8 @@
 //! The model code (`vqgan`, `hourglass`, `sundae`) knows nothing about files; `bundle`, `data` and
 //! `tokens` move things between disk and tensors; `train` is the loop both trainers share;
 //! `commands` and `generate` wire it all together for the CLI in `main.rs`; `bench` prints figures;
-//! `nearest` looks generated images up in a data set.
+//! `nearest` looks generated images up in a data set; `score` compares image sets by FD, precision
+//! and recall.
 
 pub mod bench;
 pub mod bundle;
@@ -13,6 +14,7 @@ pub mod device;
 pub mod generate;
 pub mod hourglass;
 pub mod nearest;
+pub mod score;
 pub mod sundae;
 pub mod tokens;
 pub mod train;

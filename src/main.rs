@@ -182,6 +182,52 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare two image sets: Frechet distance of Inception-v3 features (FID with pytorch-fid's
+    /// weights) and k-NN precision and recall. SET_B is the reference: precision is the share of
+    /// SET_A's images that look like SET_B's, recall the share of SET_B's variety that SET_A covers.
+    #[command(after_help = "A set is a folder of images (recursive), a data set such as emoji:train or \
+        emoji,iconify:DIR:validation, or a generator bundle with --generate N (samples drawn with the \
+        sampler flags). Features of sets on disk are cached (~/.cache/sundae/features).\n\n\
+        The standard FID needs pytorch-fid's weights (pt_inception-2015-12-05-6726825d.pth, which you \
+        supply); scripts/fetch-feature-net.sh fetches and converts the project's own network (the \
+        Inception-v3 of the nsfwjs npm package), whose figures are FID-like, not FID.\n\n\
+        Example: sundae score models/emoji emoji:train --generate 1000")]
+    Score {
+        /// The set scored: a folder, a data set (emoji:validation), or a generator bundle.
+        set_a: String,
+        /// The reference set, in the same forms (e.g. emoji:train).
+        set_b: String,
+        /// Inception-v3 weights: pytorch-fid's .pth for the standard FID, or a converted .safetensors
+        /// [default: ~/.cache/sundae/nsfwjs-inception-v3.safetensors, from scripts/fetch-feature-net.sh].
+        #[arg(long)]
+        features: Option<PathBuf>,
+        /// Feature width: 2048 (the standard), or 768, 192, 64 (earlier blocks; for sets of fewer images).
+        #[arg(long, default_value_t = 2048)]
+        dims: usize,
+        /// Neighbours that set each image's k-NN radius for precision and recall.
+        #[arg(short = 'k', default_value_t = 3)]
+        k: usize,
+        /// Prepare every image at this side first (shorter side resized, centre crop); folders are
+        /// taken as they are and data sets rendered at 64 otherwise.
+        #[arg(long)]
+        resolution: Option<usize>,
+        /// Use at most N images of each set on disk, evenly spread through it.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Draw this many images from the generator bundle among the sets.
+        #[arg(long)]
+        generate: Option<usize>,
+        /// Print the figures as one JSON line instead.
+        #[arg(long)]
+        json: bool,
+        /// Neither read nor write the feature cache.
+        #[arg(long)]
+        no_cache: bool,
+        #[command(flatten)]
+        sampler: SamplerFlags,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -197,12 +243,9 @@ struct DeviceArg {
     batch_size: usize,
 }
 
-/// Flags shared by `sample` and `inpaint`.
+/// How the sampler runs: shared by `sample`, `inpaint` and `score --generate`.
 #[derive(Args)]
-struct SamplingArgs {
-    /// Generator bundle (VQ-GAN + prior); the built-in emoji model when omitted.
-    #[arg(long)]
-    model: Option<PathBuf>,
+struct SamplerFlags {
     /// Denoising steps [default: the bundle's sampling.toml, else 100].
     #[arg(long)]
     steps: Option<usize>,
@@ -230,6 +273,16 @@ struct SamplingArgs {
     /// Random seed: the same seed gives the same images on the same device.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// Flags shared by `sample` and `inpaint`.
+#[derive(Args)]
+struct SamplingArgs {
+    /// Generator bundle (VQ-GAN + prior); the built-in emoji model when omitted.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[command(flatten)]
+    sampler: SamplerFlags,
     /// Images denoised at once (lower it if memory runs out).
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -267,9 +320,32 @@ impl SamplingArgs {
         self.model.as_deref().unwrap_or(&self.default_model)
     }
 
-    /// The flags, falling back on the bundle's sampling.toml and then on the documented defaults.
     fn settings(&self) -> Result<SampleSettings> {
-        let bundle = bundle::read_sampling_defaults(self.model_dir())?;
+        self.sampler.settings(self.model_dir())
+    }
+
+    /// The generation job these flags describe, for `count` images.
+    fn job(&self, count: usize) -> Result<generate::Job<'_>> {
+        Ok(generate::Job {
+            model_dir: self.model_dir(),
+            count,
+            settings: self.settings()?,
+            batch_size: self.batch_size,
+            size: (self.width, self.height),
+            outputs: Outputs {
+                grid: self.out.clone(),
+                dir: self.out_dir.clone(),
+                steps_strip: self.save_steps.clone(),
+                tokens: self.tokens.clone(),
+            },
+        })
+    }
+}
+
+impl SamplerFlags {
+    /// The flags, falling back on the bundle's sampling.toml and then on the documented defaults.
+    fn settings(&self, model_dir: &std::path::Path) -> Result<SampleSettings> {
+        let bundle = bundle::read_sampling_defaults(model_dir)?;
         let pick = |flag: &Option<String>, from_bundle: Option<String>, default: &str| {
             flag.clone()
                 .or(from_bundle)
@@ -298,23 +374,6 @@ impl SamplingArgs {
             exclude_noise: !self.keep_start_noise,
             top_k: self.top_k.or(bundle.top_k).unwrap_or(0),
             seed: self.seed,
-        })
-    }
-
-    /// The generation job these flags describe, for `count` images.
-    fn job(&self, count: usize) -> Result<generate::Job<'_>> {
-        Ok(generate::Job {
-            model_dir: self.model_dir(),
-            count,
-            settings: self.settings()?,
-            batch_size: self.batch_size,
-            size: (self.width, self.height),
-            outputs: Outputs {
-                grid: self.out.clone(),
-                dir: self.out_dir.clone(),
-                steps_strip: self.save_steps.clone(),
-                tokens: self.tokens.clone(),
-            },
         })
     }
 }
@@ -809,6 +868,72 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(out) = out {
                 println!("pairs written to {}", out.display());
             }
+            Ok(())
+        }
+        Command::Score {
+            set_a,
+            set_b,
+            features,
+            dims,
+            k,
+            resolution,
+            max,
+            generate: count,
+            json,
+            no_cache,
+            sampler,
+            device: d,
+        } => {
+            let features = match features {
+                Some(path) => path,
+                None => sundae::score::default_cache()
+                    .map(|c| c.with_file_name("nsfwjs-inception-v3.safetensors"))
+                    .filter(|p| p.is_file())
+                    .context(
+                        "no feature weights: pass --features (pytorch-fid's pt_inception-2015-12-05-6726825d.pth \
+                         for the standard FID) or run scripts/fetch-feature-net.sh",
+                    )?,
+            };
+            let options = sundae::score::ScoreOptions {
+                features,
+                dims,
+                k,
+                resolution,
+                max,
+                batch_size: d.batch_size,
+                cache: if no_cache {
+                    None
+                } else {
+                    sundae::score::default_cache()
+                },
+            };
+            let draw = match count {
+                Some(count) => {
+                    let bundle = [&set_a, &set_b]
+                        .into_iter()
+                        .map(std::path::Path::new)
+                        .find(|p| p.join(bundle::PRIOR_CONFIG).is_file())
+                        .context("--generate needs a generator bundle among the two sets")?;
+                    if count == 0 {
+                        bail!("--generate must be at least 1");
+                    }
+                    Some(sundae::score::Draw {
+                        count,
+                        settings: sampler.settings(bundle)?,
+                        // The batch `sundae sample` uses, so that the same seed draws the same images.
+                        batch_size: 16,
+                    })
+                }
+                None => None,
+            };
+            let device = device::parse(&d.device)?;
+            let report = sundae::score::score(&set_a, &set_b, &options, draw.as_ref(), &device)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            eprintln!("note: {}", sundae::score::CAVEAT);
             Ok(())
         }
         Command::Bench(BenchCommand::Agreement { a, b }) => {
