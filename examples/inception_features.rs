@@ -19,7 +19,8 @@ fn main() -> Result<()> {
     for input in inputs {
         let path = match input.strip_prefix("emoji:").and_then(|r| r.split_once(':')) {
             Some((code, out)) => {
-                let rgba = emoji::render(code, INPUT_SIDE).with_context(|| format!("no emoji {code}"))?;
+                let rgba =
+                    emoji::render(code, INPUT_SIDE).with_context(|| format!("no emoji {code}"))?;
                 images::save(&images::on_white(&rgba), Path::new(out))?;
                 out.to_string()
             }
@@ -29,7 +30,10 @@ fn main() -> Result<()> {
             .with_context(|| format!("cannot read {path}"))?
             .to_rgb8();
         let features = net.features(&[image], dims, &device);
-        println!("{}", serde_json::json!({ "image": path, "features": features }));
+        println!(
+            "{}",
+            serde_json::json!({ "image": path, "features": features })
+        );
     }
     Ok(())
 }

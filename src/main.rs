@@ -185,13 +185,15 @@ enum Command {
     /// Compare two image sets: Frechet distance of Inception-v3 features (FID with pytorch-fid's
     /// weights) and k-NN precision and recall. SET_B is the reference: precision is the share of
     /// SET_A's images that look like SET_B's, recall the share of SET_B's variety that SET_A covers.
-    #[command(after_help = "A set is a folder of images (recursive), a data set such as emoji:train or \
+    #[command(
+        after_help = "A set is a folder of images (recursive), a data set such as emoji:train or \
         emoji,iconify:DIR:validation, or a generator bundle with --generate N (samples drawn with the \
         sampler flags). Features of sets on disk are cached (~/.cache/sundae/features).\n\n\
         The standard FID needs pytorch-fid's weights (pt_inception-2015-12-05-6726825d.pth, which you \
         supply); scripts/fetch-feature-net.sh fetches and converts the project's own network (the \
         Inception-v3 of the nsfwjs npm package), whose figures are FID-like, not FID.\n\n\
-        Example: sundae score models/emoji emoji:train --generate 1000")]
+        Example: sundae score models/emoji emoji:train --generate 1000"
+    )]
     Score {
         /// The set scored: a folder, a data set (emoji:validation), or a generator bundle.
         set_a: String,

@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,4 +60,53 @@ pub fn fails(args: &[&str]) -> String {
 
 pub fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
+}
+
+pub fn root(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `sundae bundle`: a VQ-GAN bundle and a prior run joined into a generator bundle at `out`.
+pub fn join(vqgan: &Path, run: &Path, out: &Path) {
+    ok(&[
+        "bundle",
+        "--vqgan",
+        s(vqgan),
+        "--prior",
+        s(run),
+        "--out",
+        s(out),
+    ]);
+}
+
+/// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.
+pub fn generator(dir: &Path) -> PathBuf {
+    let latents = dir.join("latents");
+    let run = dir.join("prior-run");
+    let model = dir.join("model");
+    let vqgan = root("tests/fixtures/tiny-bundle");
+    ok(&[
+        "encode",
+        "--vqgan",
+        s(&vqgan),
+        "--data",
+        "emoji",
+        "--split",
+        "validation",
+        "--out",
+        s(&latents),
+    ]);
+    ok(&[
+        "train",
+        "--latents",
+        s(&latents),
+        "--config",
+        s(&root("configs/prior-tiny.toml")),
+        "--run",
+        s(&run),
+        "--vqgan",
+        s(&vqgan),
+    ]);
+    join(&vqgan, &run, &model);
+    model
 }

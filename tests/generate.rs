@@ -2,62 +2,13 @@
 
 mod common;
 
-use common::{fails, ok, s};
+use common::{fails, generator, join, ok, root, s};
 use image::{GenericImageView, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use sundae::bundle::check_stages_agree;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::mask::keep_tokens;
 use sundae::vqgan::VqGanConfig;
-
-fn root(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// `sundae bundle`: a VQ-GAN bundle and a prior run joined into a generator bundle at `out`.
-fn join(vqgan: &Path, run: &Path, out: &Path) {
-    ok(&[
-        "bundle",
-        "--vqgan",
-        s(vqgan),
-        "--prior",
-        s(run),
-        "--out",
-        s(out),
-    ]);
-}
-
-/// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.
-fn generator(dir: &Path) -> PathBuf {
-    let latents = dir.join("latents");
-    let run = dir.join("prior-run");
-    let model = dir.join("model");
-    let vqgan = root("tests/fixtures/tiny-bundle");
-    ok(&[
-        "encode",
-        "--vqgan",
-        s(&vqgan),
-        "--data",
-        "emoji",
-        "--split",
-        "validation",
-        "--out",
-        s(&latents),
-    ]);
-    ok(&[
-        "train",
-        "--latents",
-        s(&latents),
-        "--config",
-        s(&root("configs/prior-tiny.toml")),
-        "--run",
-        s(&run),
-        "--vqgan",
-        s(&vqgan),
-    ]);
-    join(&vqgan, &run, &model);
-    model
-}
 
 /// A bundle's prior tensors by name, as stored.
 fn prior_tensors(bundle: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {

@@ -138,7 +138,10 @@ fn weights_of_another_network_are_refused_naming_a_tensor() {
     let error = FeatureNet::load(&fixture("tiny_vqmodel.ckpt"), &device)
         .err()
         .unwrap();
-    assert!(format!("{error:#}").contains("not Inception-v3"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("not Inception-v3"),
+        "{error:#}"
+    );
     let error = FeatureNet::load(Path::new("/nonexistent/pt_inception.pth"), &device)
         .err()
         .unwrap();
@@ -180,8 +183,14 @@ fn precision_and_recall_equal_numpy_for_several_k() {
             let (precision, recall) = precision_recall(&a, &b, k).unwrap();
             let want_p = expected[case][format!("precision_k{k}")].as_f64().unwrap();
             let want_r = expected[case][format!("recall_k{k}")].as_f64().unwrap();
-            assert!((precision - want_p).abs() <= 1e-6 * want_p, "{case} k={k}: {precision} vs {want_p}");
-            assert!((recall - want_r).abs() <= 1e-6 * want_r, "{case} k={k}: {recall} vs {want_r}");
+            assert!(
+                (precision - want_p).abs() <= 1e-6 * want_p,
+                "{case} k={k}: {precision} vs {want_p}"
+            );
+            assert!(
+                (recall - want_r).abs() <= 1e-6 * want_r,
+                "{case} k={k}: {recall} vs {want_r}"
+            );
         }
     }
 }
@@ -191,7 +200,176 @@ fn sets_too_small_for_the_features_or_for_k_are_refused_in_one_line() {
     let a = features("score_small_a.npy"); // 60 vectors of 8 values
     let few = Features::new(a.values[..8 * 8].to_vec(), 8);
     let error = Gaussian::of(&few).err().unwrap().to_string();
-    assert!(error.contains("8 images is too small for 8-dimensional"), "{error}");
+    assert!(
+        error.contains("8 images is too small for 8-dimensional"),
+        "{error}"
+    );
     let error = precision_recall(&few, &a, 8).err().unwrap().to_string();
     assert!(error.contains("need more than k = 8"), "{error}");
+}
+
+/// Writes `count` small PNGs of seeded noise (plus a coloured band, so sets differ in content) into `dir`.
+fn noise_folder(dir: &Path, count: usize, seed: u64, band: [u8; 3]) {
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    for i in 0..count {
+        let image = image::RgbImage::from_fn(12, 12, |x, y| {
+            if y < 4 {
+                return image::Rgb(band);
+            }
+            let v = splitmix(seed << 40 | (i as u64) << 16 | (y as u64) << 8 | x as u64);
+            image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+        });
+        let sub = if i % 2 == 0 {
+            dir.to_path_buf()
+        } else {
+            dir.join("nested")
+        };
+        image.save(sub.join(format!("{i:03}.png"))).unwrap();
+    }
+}
+
+/// Runs `sundae score ... --json` with formula weights and a cache inside `home`; returns the figures.
+fn score_json(home: &Path, args: &[&str]) -> serde_json::Value {
+    let weights = home.join("net.safetensors");
+    if !weights.exists() {
+        write_weights(&weights, None);
+    }
+    let mut all = vec!["score", "--features", common::s(&weights), "--json"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sundae"))
+        .args(&all)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compare figures of equal image counts"));
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
+}
+
+#[test]
+fn folders_score_zero_against_themselves_and_the_features_are_cached() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (temp.path().join("a"), temp.path().join("b"));
+    noise_folder(&a, 70, 1, [255, 0, 0]);
+    noise_folder(&b, 70, 2, [0, 0, 255]);
+    let same = score_json(temp.path(), &[common::s(&a), common::s(&a), "--dims", "64"]);
+    assert!(same["fd"].as_f64().unwrap().abs() < 1e-3, "{same}");
+    assert_eq!(same["precision"], 1.0);
+    assert_eq!(same["recall"], 1.0);
+    assert_eq!(same["count_a"], 70);
+    assert_eq!(same["standard_fid"], false); // 64 dims are not the FID's
+    let cached: Vec<_> = std::fs::read_dir(temp.path().join("cache/sundae/features"))
+        .unwrap()
+        .collect();
+    assert_eq!(cached.len(), 1, "one set, one cache file");
+    let apart = score_json(temp.path(), &[common::s(&a), common::s(&b), "--dims", "64"]);
+    assert!(apart["fd"].as_f64().unwrap() > 1.0, "{apart}");
+    // Again, now from the cache: the same figures.
+    let again = score_json(temp.path(), &[common::s(&a), common::s(&b), "--dims", "64"]);
+    assert_eq!(apart, again);
+    // --max takes an evenly spread subset.
+    let fewer = score_json(
+        temp.path(),
+        &[common::s(&a), common::s(&b), "--dims", "64", "--max", "66"],
+    );
+    assert_eq!(fewer["count_a"], 66);
+}
+
+#[test]
+fn a_generator_set_scores_as_the_folder_sample_writes_for_the_same_seed() {
+    let temp = tempfile::tempdir().unwrap();
+    let model = common::generator(temp.path());
+    let drawn = temp.path().join("drawn");
+    common::ok(&[
+        "sample",
+        "--model",
+        common::s(&model),
+        "-n",
+        "70",
+        "--seed",
+        "5",
+        "--steps",
+        "4",
+        "--out",
+        common::s(&temp.path().join("grid.png")),
+        "--out-dir",
+        common::s(&drawn),
+    ]);
+    let args = ["emoji:validation", "--dims", "64", "--resolution", "16"];
+    let from_folder = score_json(temp.path(), &[&[common::s(&drawn)][..], &args[..]].concat());
+    let generated = score_json(
+        temp.path(),
+        &[
+            &[
+                common::s(&model),
+                "--generate",
+                "70",
+                "--seed",
+                "5",
+                "--steps",
+                "4",
+            ][..],
+            &args[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(from_folder, generated);
+    assert_eq!(generated["count_b"], 177);
+}
+
+#[test]
+fn bad_score_requests_are_one_line_each() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (temp.path().join("a"), temp.path().join("b"));
+    let weights = temp.path().join("net.safetensors");
+    noise_folder(&a, 10, 1, [255, 0, 0]);
+    noise_folder(&b, 70, 1, [255, 0, 0]);
+    write_weights(&weights, None);
+    let base = |rest: &[&str]| -> String {
+        let mut args = vec!["score"];
+        args.extend_from_slice(rest);
+        if !rest.contains(&"--features") {
+            args.extend(["--features", common::s(&weights)]);
+        }
+        common::fails(&args)
+    };
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[common::s(&a), common::s(&a)],
+            "10 images is too small for 2048-dimensional",
+        ),
+        (
+            &[common::s(&b), common::s(&b), "--dims", "64", "-k", "70"],
+            "need more than k = 70",
+        ),
+        (
+            &[common::s(&a), "nowhere:train"],
+            "neither a folder, a generator bundle",
+        ),
+        (
+            &[common::s(&a), common::s(&a), "--dims", "100"],
+            "expected one of 64, 192, 768, 2048",
+        ),
+        (
+            &[common::s(&a), common::s(&a), "--generate", "5"],
+            "--generate needs a generator bundle",
+        ),
+        (
+            &[
+                common::s(&a),
+                common::s(&a),
+                "--features",
+                "/nonexistent/w.pth",
+            ],
+            "/nonexistent/w.pth",
+        ),
+    ];
+    for (args, expected) in cases {
+        let error = base(args);
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
 }

@@ -36,7 +36,14 @@ pub struct BasicConv2d {
 }
 
 impl BasicConv2d {
-    fn new(cin: usize, cout: usize, kernel: [usize; 2], stride: usize, pad: [usize; 2], device: &Device) -> Self {
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: [usize; 2],
+        stride: usize,
+        pad: [usize; 2],
+        device: &Device,
+    ) -> Self {
         Self {
             conv: Conv2dConfig::new([cin, cout], kernel)
                 .with_stride([stride, stride])
@@ -69,7 +76,12 @@ fn avg_pool_same(x: Tensor<4>) -> Tensor<4> {
 }
 
 fn max_pool_same(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([1, 1]).with_padding([1, 1]))
+    max_pool2d(
+        x,
+        MaxPoolOptions::new([3, 3])
+            .with_stride([1, 1])
+            .with_padding([1, 1]),
+    )
 }
 
 fn max_pool_down(x: Tensor<4>) -> Tensor<4> {
@@ -102,7 +114,9 @@ impl InceptionA {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b1 = self.branch1x1.forward(x.clone());
-        let b5 = self.branch5x5_2.forward(self.branch5x5_1.forward(x.clone()));
+        let b5 = self
+            .branch5x5_2
+            .forward(self.branch5x5_1.forward(x.clone()));
         let b3 = self.branch3x3dbl_3.forward(
             self.branch3x3dbl_2
                 .forward(self.branch3x3dbl_1.forward(x.clone())),
@@ -397,8 +411,9 @@ impl InceptionV3 {
 /// The metadata of a safetensors file (empty when it has none or is no safetensors file).
 fn safetensors_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display()))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+        anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
+    })?;
     Ok(metadata.metadata().clone().unwrap_or_default())
 }
 
@@ -421,7 +436,10 @@ impl FeatureNet {
                 .validate(false)
                 .allow_partial(true);
             let result = net.load_from(&mut store).map_err(|e| {
-                anyhow::anyhow!("{}: not readable Inception-v3 weights ({e})", path.display())
+                anyhow::anyhow!(
+                    "{}: not readable Inception-v3 weights ({e})",
+                    path.display()
+                )
             })?;
             (result, metadata)
         } else {
@@ -439,7 +457,8 @@ impl FeatureNet {
             })?;
             (result, HashMap::new())
         };
-        check_applied(&result, path, false).context("not Inception-v3 weights as pytorch-fid names them")?;
+        check_applied(&result, path, false)
+            .context("not Inception-v3 weights as pytorch-fid names them")?;
         let conventions = Conventions {
             unit_input: metadata.get("sundae.input").is_some_and(|v| v == "unit"),
             last_max_pool: metadata.get("sundae.last_pool").is_none_or(|v| v != "avg"),

@@ -103,7 +103,10 @@ pub fn score(
     device: &Device,
 ) -> Result<ScoreReport> {
     if !inception::DIMS.contains(&options.dims) {
-        bail!("--dims {}: expected one of 64, 192, 768, 2048", options.dims);
+        bail!(
+            "--dims {}: expected one of 64, 192, 768, 2048",
+            options.dims
+        );
     }
     if options.k == 0 {
         bail!("-k must be at least 1");
@@ -129,11 +132,12 @@ pub fn score(
     for (which, (set, prepared)) in ["first", "second"].iter().zip(sets.iter().zip(&prepared)) {
         let count = match (set, prepared) {
             (_, Some(p)) => p.images.len(),
-            (_, None) => draw
-                .map(|d| d.count)
-                .with_context(|| format!("the {which} set is a generator bundle: pass --generate N"))?,
+            (_, None) => draw.map(|d| d.count).with_context(|| {
+                format!("the {which} set is a generator bundle: pass --generate N")
+            })?,
         };
-        stats::check_size(count, options.dims, options.k).with_context(|| format!("{which} set"))?;
+        stats::check_size(count, options.dims, options.k)
+            .with_context(|| format!("{which} set"))?;
     }
     let mut features = Vec::new();
     for (set, prepared) in sets.iter().zip(prepared) {
@@ -191,7 +195,10 @@ fn features_on_disk(
         "{:x}",
         Sha256::digest(format!("{}\n{}\n{}", net.hash, options.dims, prepared.identity).as_bytes())
     );
-    let cached = options.cache.as_ref().map(|dir| dir.join(format!("{key}.npy")));
+    let cached = options
+        .cache
+        .as_ref()
+        .map(|dir| dir.join(format!("{key}.npy")));
     if let Some(path) = &cached
         && let Some(features) = read_cached(path, options.dims)
     {
@@ -212,7 +219,12 @@ fn resized(image: &RgbImage, side: usize) -> RgbImage {
     crate::data::images::to_rgb8(&crate::data::images::prepare(&rgba, side), side, side)
 }
 
-fn compute(images: &[RgbImage], net: &FeatureNet, options: &ScoreOptions, device: &Device) -> Features {
+fn compute(
+    images: &[RgbImage],
+    net: &FeatureNet,
+    options: &ScoreOptions,
+    device: &Device,
+) -> Features {
     let bar = progress(images.len(), "features");
     let mut values = Vec::with_capacity(images.len() * options.dims);
     for chunk in images.chunks(options.batch_size.max(1)) {

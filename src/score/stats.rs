@@ -159,7 +159,11 @@ fn coverage(queries: &Mat<f64>, manifold: &Mat<f64>, radii: &[f64]) -> f64 {
 /// Precision (share of `candidate` inside the reference set's k-NN manifold: how much of what is
 /// made looks real) and recall (share of `reference` inside the candidate set's manifold: how much of
 /// the real variety is made).
-pub fn precision_recall(candidate: &Features, reference: &Features, k: usize) -> Result<(f64, f64)> {
+pub fn precision_recall(
+    candidate: &Features,
+    reference: &Features,
+    k: usize,
+) -> Result<(f64, f64)> {
     for (name, set) in [("first", candidate), ("second", reference)] {
         if set.count <= k {
             bail!(
