@@ -197,12 +197,14 @@ fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathB
     Ok(written)
 }
 
-/// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each.
+/// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each,
+/// and each reconstruction as its own PNG in `out_dir` (named after its input) when given.
 /// Returns the mean PSNR in dB over the images.
 pub fn vqgan_reconstruct(
     bundle_dir: &Path,
     inputs: &[PathBuf],
     out: &Path,
+    out_dir: Option<&Path>,
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
@@ -218,6 +220,13 @@ pub fn vqgan_reconstruct(
         psnr_sum += psnr(input, output);
         tiles.push(images::to_rgb8(input, r, r));
         tiles.push(images::to_rgb8(output, h, w));
+    }
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, input) in inputs.iter().enumerate() {
+            let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+            images::save(&tiles[2 * i + 1], &dir.join(format!("{stem}.png")))?;
+        }
     }
     images::save(&images::grid(&tiles, 2), out).context("cannot write the reconstruction grid")?;
     Ok(psnr_sum / b as f64)
@@ -273,6 +282,26 @@ pub fn encode_dataset(
         }
     }
     let data = crate::data::load(source, config.resolution, split)?;
+    // The label vocabulary comes from the whole source (both splits), so every shard, and a
+    // validation set encoded apart, index the same values.
+    let label_sets = crate::data::labels::LabelSets::from_labels(
+        crate::data::load(source, config.resolution, crate::data::Split::All)
+            .map(|all| {
+                all.samples
+                    .into_iter()
+                    .map(|s| s.labels)
+                    .collect::<Vec<_>>()
+            })?
+            .iter(),
+    );
+    if let Ok(existing) = latents::read_manifest(out)
+        && existing.labels != label_sets
+    {
+        bail!(
+            "{} holds latents with other label sets; use a new directory",
+            out.display()
+        );
+    }
     let r = config.resolution;
     let total = data.samples.len().div_ceil(latents::SHARD_IMAGES);
     let todo: Vec<usize> = latents::my_shards(total, part)
@@ -284,11 +313,19 @@ pub fn encode_dataset(
         let first = shard * latents::SHARD_IMAGES;
         let images = &data.samples[first..(first + latents::SHARD_IMAGES).min(data.samples.len())];
         let mut pixels = Vec::with_capacity(images.len() * augment.views_per_image());
+        let mut labels = Vec::new();
         for (i, image) in images.iter().enumerate() {
-            pixels.extend(augment.views(&image.pixels, r, first + i));
+            let views = augment.views(&image.pixels, r, first + i);
+            if !label_sets.is_empty() {
+                let indices = label_sets.indices(&image.labels);
+                for _ in 0..views.len() {
+                    labels.extend(&indices);
+                }
+            }
+            pixels.extend(views);
         }
         let grids = encode_images(&model, &pixels, r, batch_size, device);
-        latents::write_shard(out, shard, &grids)?;
+        latents::write_shard(out, shard, &grids, &labels)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -306,6 +343,7 @@ pub fn encode_dataset(
             shifts: augment.shifts,
             vqgan_hash,
             shards: Vec::new(),
+            labels: label_sets,
         },
     )
 }

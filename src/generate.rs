@@ -448,5 +448,11 @@ pub fn join(
     bundle::save_vqgan(out, &vq_config, &vqgan, storage)?;
     // The moving average of the weights, when the run kept one.
     let weights = trainer.ema.take().unwrap_or_else(|| trainer.model.valid());
-    bundle::save_prior(out, &config.model, &weights, storage)
+    bundle::save_prior(out, &config.model, &weights, storage)?;
+    // The label sets' values, so that `--label` can name them.
+    let labels = crate::data::labels::LabelSets::read(prior_run)?;
+    if !config.model.labels.is_empty() {
+        labels.write(out)?;
+    }
+    Ok(())
 }

@@ -230,6 +230,15 @@ enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// List the label sets a generator knows and their values (for `--label SET=VALUE`).
+    Labels {
+        /// Generator bundle; the built-in emoji model when omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print every value of this set, one per line.
+        #[arg(long)]
+        set: Option<String>,
+    },
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -275,6 +284,14 @@ struct SamplerFlags {
     /// Random seed: the same seed gives the same images on the same device.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draw with this label, as SET=VALUE (repeatable: --label style=noto --label name=red-heart);
+    /// sets not named are left out. `sundae labels` lists what a model knows.
+    #[arg(long = "label", value_name = "SET=VALUE")]
+    labels: Vec<String>,
+    /// Classifier-free guidance weight W with --label: logits = cond + W (cond - uncond)
+    /// (0 = the plain conditional model; 1-3 follows the labels more closely, less varied).
+    #[arg(long, default_value_t = 0.0)]
+    guidance: f64,
 }
 
 /// Flags shared by `sample` and `inpaint`.
@@ -367,6 +384,11 @@ impl SamplerFlags {
         if steps == 0 {
             bail!("--steps must be at least 1");
         }
+        if !self.guidance.is_finite() {
+            bail!("--guidance must be a finite number");
+        }
+        let label_sets = data::labels::LabelSets::read(model_dir)?;
+        let labels = label_sets.parse_requests(&self.labels)?;
         Ok(SampleSettings {
             steps,
             temperature,
@@ -376,6 +398,9 @@ impl SamplerFlags {
             exclude_noise: !self.keep_start_noise,
             top_k: self.top_k.or(bundle.top_k).unwrap_or(0),
             seed: self.seed,
+            labels,
+            null_labels: label_sets.nulls(),
+            guidance: self.guidance,
         })
     }
 }
@@ -436,6 +461,10 @@ enum VqganCommand {
         /// Also reconstruct the first N validation images of the built-in emoji set.
         #[arg(long, default_value_t = 0)]
         emoji: usize,
+        /// Also write each reconstruction as its own PNG here, named after its input (e.g. for
+        /// `sundae score`).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
         /// Images to reconstruct.
         images: Vec<PathBuf>,
         #[command(flatten)]
@@ -628,13 +657,17 @@ fn run(cli: Cli) -> Result<()> {
             let device = device::parse(&d.device)?;
             let model = model.unwrap_or_else(bundle::default_model_dir);
             let (_, _, prior_config, prior) = bundle::load_generator(&model, &device)?;
-            let (manifest, grids) = data::latents::load(&latents)?;
-            manifest
+            let set = data::latents::load(&latents)?;
+            set.manifest
                 .check_prior(&prior_config)
                 .with_context(|| latents.display().to_string())?;
+            let labels = sundae::sundae::train::model_labels(&prior_config, &set)
+                .with_context(|| latents.display().to_string())?;
+            let grids = set.grids;
             let e = sundae::sundae::evaluate::evaluate(
                 &prior,
                 &grids,
+                &labels,
                 prior_config.vocab_size,
                 unroll_steps.max(1),
                 block_share,
@@ -661,13 +694,13 @@ fn run(cli: Cli) -> Result<()> {
                 .map(|&rate| {
                     (
                         format!("rate {rate:.2}"),
-                        at_rate(&prior, &grids, vocab, rate, d.batch_size, &device),
+                        at_rate(&prior, &grids, &labels, vocab, rate, d.batch_size, &device),
                     )
                 })
                 .chain(blocks.then(|| {
                     (
                         "blocks".to_string(),
-                        in_blocks(&prior, &grids, vocab, d.batch_size, &device),
+                        in_blocks(&prior, &grids, &labels, vocab, d.batch_size, &device),
                     )
                 }));
             for (name, r) in figures {
@@ -938,6 +971,49 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("note: {}", sundae::score::CAVEAT);
             Ok(())
         }
+        Command::Labels { model, set } => {
+            let model = model.unwrap_or_else(bundle::default_model_dir);
+            bundle::read_vqgan_config(&model)?;
+            let sets = data::labels::LabelSets::read(&model)?;
+            if sets.is_empty() {
+                println!(
+                    "{} has no label sets: it samples unconditionally",
+                    model.display()
+                );
+                return Ok(());
+            }
+            match set {
+                Some(name) => {
+                    let found = sets.sets.iter().find(|s| s.name == name).with_context(|| {
+                        let names: Vec<&str> = sets.sets.iter().map(|s| s.name.as_str()).collect();
+                        format!(
+                            "unknown label set '{name}': this model knows {}",
+                            names.join(", ")
+                        )
+                    })?;
+                    for value in &found.values {
+                        println!("{value}");
+                    }
+                }
+                None => {
+                    for s in &sets.sets {
+                        let shown: Vec<&str> =
+                            s.values.iter().take(8).map(String::as_str).collect();
+                        let more = if s.values.len() > 8 { ", ..." } else { "" };
+                        println!(
+                            "{} ({} values): {}{more}",
+                            s.name,
+                            s.values.len(),
+                            shown.join(", ")
+                        );
+                    }
+                    println!(
+                        "use: --label SET=VALUE (repeatable); --set NAME lists all values of a set"
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Agreement { a, b }) => {
             let (equal, total) = sundae::tokens::agreement(&a, &b)?;
             println!(
@@ -1041,6 +1117,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             vqgan,
             out,
             emoji,
+            out_dir,
             mut images,
             device: d,
         } => {
@@ -1050,7 +1127,14 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 scratch = commands::emoji_inputs(&vqgan, emoji)?;
                 images.extend(scratch.paths.iter().cloned());
             }
-            let psnr = commands::vqgan_reconstruct(&vqgan, &images, &out, d.batch_size, &device)?;
+            let psnr = commands::vqgan_reconstruct(
+                &vqgan,
+                &images,
+                &out,
+                out_dir.as_deref(),
+                d.batch_size,
+                &device,
+            )?;
             println!(
                 "reconstructed {} image(s), mean PSNR {:.2} dB, grid written to {}",
                 images.len(),

@@ -4,7 +4,7 @@ mod common;
 
 use common::{fails, generator, join, ok, root, s};
 use image::{GenericImageView, Rgb, RgbImage};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use sundae::bundle::check_stages_agree;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::mask::keep_tokens;

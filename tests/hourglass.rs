@@ -11,7 +11,7 @@ use sundae::device;
 use sundae::hourglass::model::FILL_SCALE;
 use sundae::hourglass::resample::{Projection, from_blocks, to_blocks};
 use sundae::hourglass::rotary::Rotary2d;
-use sundae::hourglass::{Prior, PriorConfig};
+use sundae::hourglass::{Conditions, Prior, PriorConfig};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
@@ -158,6 +158,14 @@ fn the_model_is_non_causal() {
     assert!(position_changed(20) && position_changed(40));
 }
 
+/// Conditions that flag `fill` and carry no labels.
+fn filling(fill: &Tensor<3, Bool>) -> Conditions {
+    Conditions {
+        fill: Some(fill.clone()),
+        labels: None,
+    }
+}
+
 /// A grid whose first eight codes sit exactly where it is flagged to fill.
 fn grid_and_fill() -> (Vec<i64>, Tensor<3, Bool>) {
     let grid: Vec<i64> = (0..64).map(|i| (i * 5 % 16) as i64).collect();
@@ -172,7 +180,8 @@ fn the_fill_embedding_shifts_the_input_of_flagged_tokens_only() {
     let (grid, fill) = grid_and_fill();
     let plain_model = Prior::new(&PriorConfig::tiny(), &device);
     let plain = values(plain_model.forward(tokens(grid.clone(), 8, 8), None));
-    let flagged = plain_model.forward_filling(tokens(grid.clone(), 8, 8), None, Some(fill.clone()));
+    let flagged =
+        plain_model.forward_conditioned(tokens(grid.clone(), 8, 8), None, &filling(&fill));
     assert_eq!(
         values(flagged),
         plain,
@@ -182,7 +191,7 @@ fn the_fill_embedding_shifts_the_input_of_flagged_tokens_only() {
     // Added to a trained prior, it starts at zero: the model computes what it did.
     let mut model = plain_model.with_fill_embedding();
     let filled = |model: &Prior| {
-        values(model.forward_filling(tokens(grid.clone(), 8, 8), None, Some(fill.clone())))
+        values(model.forward_conditioned(tokens(grid.clone(), 8, 8), None, &filling(&fill)))
     };
     assert_eq!(filled(&model), plain);
 
@@ -322,9 +331,9 @@ fn tensor_names_follow_the_reference_and_round_trip() {
     let (grid, fill) = grid_and_fill();
     let grid = tokens(grid, 8, 8);
     let classes = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64], [1]), &device::cpu());
-    let fill = Some(fill);
+    let conditions = filling(&fill);
     assert_eq!(
-        values(model.forward_filling(grid.clone(), Some(classes.clone()), fill.clone())),
-        values(loaded.forward_filling(grid, Some(classes), fill))
+        values(model.forward_conditioned(grid.clone(), Some(classes.clone()), &conditions)),
+        values(loaded.forward_conditioned(grid, Some(classes), &conditions))
     );
 }

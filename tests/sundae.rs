@@ -2,17 +2,17 @@
 
 mod common;
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use common::max_abs_diff;
 use std::path::Path;
 use sundae::device;
 use sundae::hourglass::PriorConfig;
-use sundae::sundae::Denoiser;
 use sundae::sundae::corrupt::corrupt;
 use sundae::sundae::evaluate::{at_rate, evaluate, in_blocks};
 use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
 use sundae::sundae::unroll::unrolled_loss;
+use sundae::sundae::{Conditions, Denoiser};
 use sundae::tokens::TokenGrids;
 use sundae::train::SplitMix;
 use sundae::train::fit::Checkpointed;
@@ -175,7 +175,15 @@ fn unrolled_passes_keep_positions_around_blocks_clean_and_redraw_the_rest() {
             fills: Default::default(),
         };
         let rng = &mut SplitMix::new(1);
-        unrolled_loss(&model, tensor(&clean), tensor(&corrupted), fill, 3, rng);
+        unrolled_loss(
+            &model,
+            tensor(&clean),
+            tensor(&corrupted),
+            fill,
+            None,
+            3,
+            rng,
+        );
         (model.inner.inputs.into_inner(), model.fills.into_inner())
     };
     let shift = |values: &[i64]| -> Vec<i64> { values.iter().map(|t| (t + 1) % 7).collect() };
@@ -301,7 +309,7 @@ fn a_tiny_prior_overfits_four_grids() {
     let grids = four_grids();
     let before = argmax_accuracy(&trainer, &grids, 9);
     for _ in 0..800 {
-        trainer.step(&grids).unwrap();
+        trainer.step(&grids.clone().into()).unwrap();
     }
     let after = argmax_accuracy(&trainer, &grids, 9);
     assert!(before < 0.3, "untrained accuracy {before}");
@@ -325,7 +333,7 @@ fn k_prior_steps_then_resume_then_k_steps_equals_2k_steps() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..4 {
         let step = straight.step;
-        straight.step(&batch(step)).unwrap();
+        straight.step(&batch(step).into()).unwrap();
     }
     straight.save(dir.path()).unwrap();
     let mut resumed = PriorTrainer::new(&config, &device);
@@ -333,8 +341,8 @@ fn k_prior_steps_then_resume_then_k_steps_equals_2k_steps() {
     let mut reports = Vec::new();
     for _ in 0..4 {
         let step = straight.step;
-        let a = straight.step(&batch(step)).unwrap();
-        let b = resumed.step(&batch(step)).unwrap();
+        let a = straight.step(&batch(step).into()).unwrap();
+        let b = resumed.step(&batch(step).into()).unwrap();
         reports.push((a.loss, b.loss));
     }
     for (a, b) in &reports {
@@ -415,11 +423,14 @@ struct FillRecorder<M> {
 
 impl<M: Denoiser> Denoiser for FillRecorder<M> {
     fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
-        self.logits_filling(tokens, None)
+        self.logits_conditioned(tokens, &Conditions::default())
     }
 
-    fn logits_filling(&self, tokens: Tensor<3, Int>, fill: Option<Tensor<3, Bool>>) -> Tensor<3> {
-        let flags = fill.map(|f| f.into_data().iter::<bool>().collect());
+    fn logits_conditioned(&self, tokens: Tensor<3, Int>, conditions: &Conditions) -> Tensor<3> {
+        let flags = conditions
+            .fill
+            .clone()
+            .map(|f| f.into_data().iter::<bool>().collect());
         self.fills.borrow_mut().push(flags);
         self.inner.logits(tokens)
     }
@@ -773,7 +784,7 @@ fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     let vocab = 8;
     let grids = quarter_zero_grids();
     let device = device::cpu();
-    let uniform = evaluate(&Uniform { vocab }, &grids, vocab, 2, 0.0, 16, &device);
+    let uniform = evaluate(&Uniform { vocab }, &grids, &[], vocab, 2, 0.0, 16, &device);
     let ln_v = (vocab as f64).ln();
     assert!((uniform.loss - ln_v).abs() < 1e-5, "{uniform:?}");
     assert!(uniform.step_losses.iter().all(|l| (l - ln_v).abs() < 1e-5));
@@ -785,14 +796,14 @@ fn evaluation_scores_a_uniform_and_an_identity_denoiser_as_computed_by_hand() {
     // The identity predicts its (corrupted) input with logit 1000: loss 1000 on each changed token,
     // 0 on the others, so loss / 1000 + accuracy = 1; corruption at U(0,1) rates changes about
     // E[α] (1 - 1/V) = 0.44 of the tokens.
-    let identity = evaluate(&Identity { vocab }, &grids, vocab, 2, 0.0, 16, &device);
+    let identity = evaluate(&Identity { vocab }, &grids, &[], vocab, 2, 0.0, 16, &device);
     assert!(
         (identity.loss / 1000.0 + identity.accuracy - 1.0).abs() < 1e-3,
         "{identity:?}"
     );
     assert!((0.35..0.8).contains(&identity.accuracy), "{identity:?}");
     // Fixed draws: the same model scores the same.
-    let again = evaluate(&Identity { vocab }, &grids, vocab, 2, 0.0, 16, &device);
+    let again = evaluate(&Identity { vocab }, &grids, &[], vocab, 2, 0.0, 16, &device);
     assert_eq!(identity.loss, again.loss);
 }
 
@@ -810,7 +821,7 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
     let initial = weights(&trainer);
     assert_eq!(average(&trainer), initial);
     let grids = four_grids();
-    trainer.step(&grids).unwrap();
+    trainer.step(&grids.clone().into()).unwrap();
     let first = weights(&trainer);
     assert!(
         max_abs_diff(&first, &initial) > 1e-5,
@@ -822,7 +833,7 @@ fn ema_weights_average_each_step_and_survive_a_checkpoint() {
     };
     let expected = midpoint(&initial, &first);
     assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
-    trainer.step(&grids).unwrap();
+    trainer.step(&grids.clone().into()).unwrap();
     let second = weights(&trainer);
     let expected = midpoint(&expected, &second);
     assert!(max_abs_diff(&average(&trainer), &expected) < 1e-6);
@@ -843,7 +854,7 @@ fn a_fill_embedding_learns_from_block_grids_only() {
         config.train.block_share = block_share;
         device.seed(5);
         let mut trainer = PriorTrainer::new(&config, &device);
-        trainer.step(&four_grids()).unwrap();
+        trainer.step(&four_grids().into()).unwrap();
         let fill = trainer.model.fill_emb.as_ref().unwrap().val();
         fill.into_data().iter::<f32>().collect::<Vec<f32>>()
     };
@@ -887,14 +898,14 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     let device = device::cpu();
     // The identity keeps whatever it holds: right on every untouched token, wrong on every replaced
     // one (a replacement always differs from the clean token), and it keeps all the noise.
-    let identity = at_rate(&Identity { vocab }, &grids, vocab, 0.5, 16, &device);
+    let identity = at_rate(&Identity { vocab }, &grids, &[], vocab, 0.5, 16, &device);
     assert_eq!(identity.clean_accuracy, Some(1.0), "{identity:?}");
     assert_eq!(identity.corrupted_accuracy, Some(0.0), "{identity:?}");
     assert_eq!(identity.kept_noise, Some(1.0), "{identity:?}");
     // Logit 1000 on the wrong (held) token: -log p(clean) = 1000 + ln(1 + 7 e^-1000) = 1000.
     let loss = identity.corrupted_loss.unwrap();
     assert!((loss - 1000.0).abs() < 1e-2, "{identity:?}");
-    let all = at_rate(&Identity { vocab }, &grids, vocab, 1.0, 16, &device);
+    let all = at_rate(&Identity { vocab }, &grids, &[], vocab, 1.0, 16, &device);
     assert_eq!(
         all.clean_accuracy, None,
         "no token is left untouched at rate 1"
@@ -904,9 +915,9 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
         (Some(0.0), Some(1.0))
     );
     // Uniform logits: argmax is token 0, the clean token at a quarter of the positions.
-    let untouched = at_rate(&Uniform { vocab }, &grids, vocab, 0.0, 16, &device);
+    let untouched = at_rate(&Uniform { vocab }, &grids, &[], vocab, 0.0, 16, &device);
     assert_eq!(untouched.clean_accuracy, Some(0.25), "{untouched:?}");
-    let replaced = at_rate(&Uniform { vocab }, &grids, vocab, 1.0, 16, &device);
+    let replaced = at_rate(&Uniform { vocab }, &grids, &[], vocab, 1.0, 16, &device);
     assert_eq!(replaced.corrupted_accuracy, Some(0.25), "{replaced:?}");
     let loss = replaced.corrupted_loss.unwrap();
     assert!((loss - (vocab as f64).ln()).abs() < 1e-5, "{replaced:?}");
@@ -914,7 +925,7 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     let kept = replaced.kept_noise.unwrap();
     assert!((kept - 0.75 / 7.0).abs() < 0.04, "{replaced:?}");
     // Blocks leave context: the identity is right on all of it, wrong on every changed block token.
-    let blocks = in_blocks(&Identity { vocab }, &grids, vocab, 16, &device);
+    let blocks = in_blocks(&Identity { vocab }, &grids, &[], vocab, 16, &device);
     assert_eq!(
         (
             blocks.clean_accuracy,
@@ -925,7 +936,7 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
         "{blocks:?}"
     );
     // Uniform logits score a quarter of the context (its zeros) as at rate 0.
-    let blocks = in_blocks(&Uniform { vocab }, &grids, vocab, 16, &device);
+    let blocks = in_blocks(&Uniform { vocab }, &grids, &[], vocab, 16, &device);
     let context = blocks.clean_accuracy.unwrap();
     assert!((context - 0.25).abs() < 0.08, "{blocks:?}");
 }

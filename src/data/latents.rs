@@ -3,11 +3,12 @@
 //! interrupted run continues; `--shard I/N` encodes every N-th shard so machines can share the work,
 //! and the manifest lists every shard found in the directory, so later runs merge the parts.
 
+use super::labels::LabelSets;
 use crate::bundle::write_atomic;
 use crate::tokens::{TokenGrids, read_tokens};
 use anyhow::{Context, Result, bail};
 use ndarray::Array3;
-use ndarray_npy::WriteNpyExt;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ pub struct Manifest {
     /// SHA-256 of the VQ-GAN's weights file: a prior trained on these tokens needs that VQ-GAN.
     pub vqgan_hash: String,
     pub shards: Vec<ShardEntry>,
+    /// The label sets of the images and their values (none for an unlabelled folder); each shard's
+    /// labels lie beside it (`shard-NNNNN.labels.npy`, one index per set and grid).
+    #[serde(default, skip_serializing_if = "LabelSets::is_empty")]
+    pub labels: LabelSets,
 }
 
 impl Manifest {
@@ -72,6 +77,11 @@ pub fn shard_name(index: usize) -> String {
     format!("shard-{index:05}.npy")
 }
 
+/// The labels file beside a shard: `shard-00003.npy` -> `shard-00003.labels.npy`.
+fn labels_name(shard_file: &str) -> String {
+    format!("{}.labels.npy", shard_file.trim_end_matches(".npy"))
+}
+
 /// Which shards of `total` this run encodes: all, or those with index ≡ I (mod N).
 pub fn my_shards(total: usize, part: Option<(usize, usize)>) -> Vec<usize> {
     (0..total)
@@ -98,18 +108,37 @@ pub fn parse_part(text: &str) -> Result<(usize, usize)> {
     Ok((i, n))
 }
 
-/// Writes one shard of grids `[n, h, w]` atomically, in the smallest integer type that holds the vocabulary.
-pub fn write_shard(dir: &Path, index: usize, grids: &TokenGrids) -> Result<()> {
-    let path = dir.join(shard_name(index));
-    let tmp = dir.join(format!("{}.tmp", shard_name(index)));
+/// Writes an array atomically as `.npy` (temporary file, then rename).
+fn write_npy_atomic<A: WriteNpyExt>(path: &Path, array: &A) -> Result<()> {
+    let tmp = path.with_extension("npy.tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let values: Vec<i16> = grids.values.iter().map(|&v| v as i16).collect();
-    Array3::from_shape_vec(grids.shape, values)?
+    array
         .write_npy(std::io::BufWriter::new(file))
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
+    std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} into place", path.display()))
+}
+
+/// Writes one shard of grids `[n, h, w]` atomically, in the smallest integer type that holds the
+/// vocabulary, with its labels `[n, sets]` (row-major, one index per set) when there are any. The
+/// labels go first: a shard counts as done once its grids exist.
+pub fn write_shard(dir: &Path, index: usize, grids: &TokenGrids, labels: &[i64]) -> Result<()> {
+    let name = shard_name(index);
+    let n = grids.shape[0];
+    if !labels.is_empty() {
+        let sets = labels.len() / n.max(1);
+        let values: Vec<i32> = labels.iter().map(|&v| v as i32).collect();
+        write_npy_atomic(
+            &dir.join(labels_name(&name)),
+            &ndarray::Array2::from_shape_vec((n, sets), values)?,
+        )?;
+    }
+    let values: Vec<i16> = grids.values.iter().map(|&v| v as i16).collect();
+    write_npy_atomic(
+        &dir.join(name),
+        &Array3::from_shape_vec(grids.shape, values)?,
+    )
 }
 
 /// Lists the shards present and writes the manifest for them.
@@ -118,9 +147,9 @@ pub fn write_manifest(dir: &Path, mut template: Manifest) -> Result<Manifest> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".npy"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("shard-") && n.ends_with(".npy") && !n.ends_with(".labels.npy")
+            })
         })
         .collect();
     shards.sort();
@@ -152,10 +181,20 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Every grid of a latent data set, checked against its manifest.
-pub fn load(dir: &Path) -> Result<(Manifest, TokenGrids)> {
+/// A whole latent data set in memory.
+pub struct LatentSet {
+    pub manifest: Manifest,
+    pub grids: TokenGrids,
+    /// One index per label set and grid (`[count, sets]`, row-major); empty without label sets.
+    pub labels: Vec<i64>,
+}
+
+/// Every grid of a latent data set (and its labels), checked against its manifest.
+pub fn load(dir: &Path) -> Result<LatentSet> {
     let manifest = read_manifest(dir)?;
+    let sets = manifest.labels.sets.len();
     let mut values = Vec::new();
+    let mut labels = Vec::new();
     let mut count = 0;
     for shard in &manifest.shards {
         let grids = read_tokens(&dir.join(&shard.file))?;
@@ -170,17 +209,60 @@ pub fn load(dir: &Path) -> Result<(Manifest, TokenGrids)> {
             );
         }
         grids.check_vocabulary(manifest.vocab_size)?;
+        if sets > 0 {
+            labels.extend(read_labels(
+                dir,
+                &shard.file,
+                grids.shape[0],
+                &manifest.labels,
+            )?);
+        }
         count += grids.shape[0];
         values.extend(grids.values);
     }
     if count == 0 {
         bail!("latent data set {} holds no grid", dir.display());
     }
-    Ok((
-        manifest.clone(),
-        TokenGrids {
+    Ok(LatentSet {
+        grids: TokenGrids {
             values,
             shape: [count, manifest.grid_height, manifest.grid_width],
         },
-    ))
+        manifest,
+        labels,
+    })
+}
+
+/// A shard's labels, checked: one row per grid, one index per set, each within its set (null included).
+fn read_labels(dir: &Path, shard_file: &str, grids: usize, sets: &LabelSets) -> Result<Vec<i64>> {
+    let path = dir.join(labels_name(shard_file));
+    let file = std::fs::File::open(&path).with_context(|| {
+        format!(
+            "cannot open {} (the manifest names label sets)",
+            path.display()
+        )
+    })?;
+    let array = ndarray::Array2::<i32>::read_npy(file).map_err(|e| {
+        anyhow::anyhow!("{}: not an int32 [grids, sets] array ({e})", path.display())
+    })?;
+    if array.dim() != (grids, sets.sets.len()) {
+        bail!(
+            "{}: shape {:?}, expected [{grids}, {}]",
+            path.display(),
+            array.dim(),
+            sets.sets.len()
+        );
+    }
+    for row in array.rows() {
+        for (value, set) in row.iter().zip(&sets.sets) {
+            if *value < 0 || *value as i64 > set.null() {
+                bail!(
+                    "{}: {} index {value} is out of range",
+                    path.display(),
+                    set.name
+                );
+            }
+        }
+    }
+    Ok(array.iter().map(|&v| v as i64).collect())
 }

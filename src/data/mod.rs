@@ -5,6 +5,7 @@ pub mod emoji;
 pub mod emoji_names;
 pub mod iconify;
 pub mod images;
+pub mod labels;
 pub mod latents;
 pub mod svg;
 

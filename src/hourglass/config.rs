@@ -32,6 +32,21 @@ pub struct PriorConfig {
     /// addition for inpainting, off in the reference; written to `prior.toml` only when on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fill_embedding: bool,
+    /// Label sets the prior is conditioned on, each embedded by its own table summed into every
+    /// token's input (as the reference's `class_emb`), with one extra row for the null value (the
+    /// label left out). A training configuration may name a set without its size (`values = 0`):
+    /// the latent set's manifest supplies it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelSetSize>,
+}
+
+/// A label set as the prior sees it: its name and how many values it has (the null value not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSetSize {
+    pub name: String,
+    #[serde(default)]
+    pub values: usize,
 }
 
 fn default_dim_head() -> usize {
@@ -119,6 +134,11 @@ impl PriorConfig {
             + 2 * d
             + self.num_classes * d
             + self.fill_embedding as usize * d
+            + self
+                .labels
+                .iter()
+                .map(|l| (l.values + 1) * d)
+                .sum::<usize>()
     }
 
     /// The reference FFHQ1024 prior `ffhq1024-hourglass-2102-4`.
@@ -135,6 +155,7 @@ impl PriorConfig {
             ff_mult: 4,
             num_classes: 0,
             fill_embedding: false,
+            labels: Vec::new(),
         }
     }
 
@@ -163,6 +184,7 @@ impl PriorConfig {
             ff_mult: 4,
             num_classes: 0,
             fill_embedding: false,
+            labels: Vec::new(),
         }
     }
 
@@ -180,6 +202,7 @@ impl PriorConfig {
             ff_mult: 2,
             num_classes: 0,
             fill_embedding: false,
+            labels: Vec::new(),
         }
     }
 }

@@ -7,4 +7,4 @@ pub mod resample;
 pub mod rotary;
 
 pub use config::PriorConfig;
-pub use model::Prior;
+pub use model::{Conditions, Prior};

@@ -34,12 +34,23 @@ pub struct Prior {
     /// Added, times `FILL_SCALE`, to the input of every token to fill (`PriorConfig::fill_embedding`),
     /// `[1, dim]`.
     pub fill_emb: Option<Param<Tensor<2>>>,
+    /// One table per label set (`PriorConfig::labels`), its last row the null value.
+    pub label_emb: Vec<Embedding>,
     pub transformer: Hourglass,
     pub to_logits: Linear,
     pub grid_height: usize,
     pub grid_width: usize,
     pub dim_head: usize,
     pub block_side: usize,
+}
+
+/// What a pass is told besides the tokens.
+#[derive(Clone, Default)]
+pub struct Conditions {
+    /// `[B, H, W]`: true for the tokens to fill (inside an inpainting mask or a training block).
+    pub fill: Option<Tensor<3, Bool>>,
+    /// `[B, sets]`: each grid's index in every label set (the set's size = its null value).
+    pub labels: Option<Tensor<2, Int>>,
 }
 
 /// The fill embedding is stored divided by this and multiplied back when used. Adam moves each
@@ -103,6 +114,11 @@ impl Prior {
             fill_emb: config
                 .fill_embedding
                 .then(|| Self::zero_fill_embedding(dim, device)),
+            label_emb: config
+                .labels
+                .iter()
+                .map(|set| EmbeddingConfig::new(set.values + 1, dim).init(device))
+                .collect(),
             transformer: Hourglass {
                 levels,
                 valley_transformer: stack(config.depth[config.levels()]),
@@ -136,25 +152,36 @@ impl Prior {
     /// Logits `[B, H*W, V]` for token grids `[B, H, W]` (any grid the levels can shorten) and,
     /// for a class-conditional model, class labels `[B]`.
     pub fn forward(&self, tokens: Tensor<3, Int>, classes: Option<Tensor<1, Int>>) -> Tensor<3> {
-        self.forward_filling(tokens, classes, None)
+        self.forward_conditioned(tokens, classes, &Conditions::default())
     }
 
-    /// As `forward`, with `fill` `[B, H, W]` flagging the tokens to fill (inside an inpainting mask):
-    /// a prior with a fill embedding adds it there; one without ignores the flags.
-    pub fn forward_filling(
+    /// As `forward`, told which tokens to fill and which labels the grids carry (see `Conditions`).
+    /// A prior without a fill embedding ignores the fill flags; one without label sets, the labels.
+    pub fn forward_conditioned(
         &self,
         tokens: Tensor<3, Int>,
         classes: Option<Tensor<1, Int>>,
-        fill: Option<Tensor<3, Bool>>,
+        conditions: &Conditions,
     ) -> Tensor<3> {
         let [b, height, width] = tokens.dims();
         let mut x = self.token_emb.forward(tokens.reshape([b, height * width]));
         if let (Some(emb), Some(classes)) = (&self.class_emb, classes) {
             x = x + emb.forward(classes.reshape([b, 1]));
         }
-        if let (Some(emb), Some(fill)) = (&self.fill_emb, fill) {
+        if let (Some(emb), Some(fill)) = (&self.fill_emb, conditions.fill.clone()) {
             let flags = fill.float().reshape([b, height * width, 1]);
             x = x + flags * emb.val().mul_scalar(FILL_SCALE).unsqueeze::<3>();
+        }
+        // A labelled prior always sees a label per set: without one, each set's null value.
+        for (set, emb) in self.label_emb.iter().enumerate() {
+            let column = match &conditions.labels {
+                Some(labels) => labels.clone().narrow(1, set, 1),
+                None => {
+                    let null = emb.weight.dims()[0] as i64 - 1;
+                    Tensor::<2, Int>::full([b, 1], null, &x.device())
+                }
+            };
+            x = x + emb.forward(column);
         }
         let grid = Grid {
             height,

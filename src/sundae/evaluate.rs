@@ -1,9 +1,9 @@
 //! Held-out figures of a prior: the training objective (corruption + unrolled loss) and token accuracy on
 //! grids it never trained on, with fixed draws so two evaluations of one model agree.
 
-use super::Denoiser;
 use super::corrupt::corrupt;
 use super::unroll::unrolled_loss;
+use super::{Conditions, Denoiser, label_rows};
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
 use burn::tensor::activation::log_softmax;
@@ -26,10 +26,13 @@ pub struct Evaluation {
 const EVAL_SEED: u64 = 0x5EED;
 
 /// Corrupts each grid at a rate from U(0, 1) (or, for a share `block_share` of them, in a random
-/// rectangle) and scores `unroll_steps` passes, in batches of `batch_size`.
+/// rectangle) and scores `unroll_steps` passes, in batches of `batch_size`. `labels` (`[count, sets]`,
+/// empty for none) are the grids' own labels, shown to the model.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
+    labels: &[i64],
     vocab: usize,
     unroll_steps: usize,
     block_share: f64,
@@ -62,6 +65,7 @@ pub fn evaluate<M: Denoiser>(
             to_tensor(clean),
             to_tensor(corrupted),
             Some(&corruption.fill),
+            label_rows(labels, count, start, end, device),
             unroll_steps,
             &mut SplitMix::keyed(EVAL_SEED, 2, chunk as u64),
         );
@@ -106,12 +110,14 @@ pub struct RateFigures {
 pub fn at_rate<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
+    labels: &[i64],
     vocab: usize,
     rate: f64,
     batch_size: usize,
     device: &Device,
 ) -> RateFigures {
-    one_pass(model, grids, batch_size, device, rate, |chunk, clean, _| {
+    let data = (grids, labels);
+    one_pass(model, data, batch_size, device, rate, |chunk, clean, _| {
         let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk);
         let corrupted = clean
             .iter()
@@ -134,13 +140,14 @@ pub fn at_rate<M: Denoiser>(
 pub fn in_blocks<M: Denoiser>(
     model: &M,
     grids: &TokenGrids,
+    labels: &[i64],
     vocab: usize,
     batch_size: usize,
     device: &Device,
 ) -> RateFigures {
     one_pass(
         model,
-        grids,
+        (grids, labels),
         batch_size,
         device,
         1.0,
@@ -162,7 +169,7 @@ pub fn in_blocks<M: Denoiser>(
 /// the fill flags) and scores one pass, split by whether a position still holds its clean token.
 fn one_pass<M: Denoiser>(
     model: &M,
-    grids: &TokenGrids,
+    (grids, labels): (&TokenGrids, &[i64]),
     batch_size: usize,
     device: &Device,
     rate: f64,
@@ -183,7 +190,11 @@ fn one_pass<M: Denoiser>(
             Tensor::<3, Int>::from_data(TensorData::new(corrupted.clone(), [b, h, w]), device);
         let fill =
             fill.map(|f| Tensor::<3, Bool>::from_data(TensorData::new(f, [b, h, w]), device));
-        let logits = model.logits_filling(input, fill);
+        let conditions = Conditions {
+            fill,
+            labels: label_rows(labels, count, start, end, device),
+        };
+        let logits = model.logits_conditioned(input, &conditions);
         let target =
             Tensor::<3, Int>::from_data(TensorData::new(clean.to_vec(), [b, n, 1]), device);
         let nll = log_softmax(logits.clone(), 2).gather(2, target).into_data();

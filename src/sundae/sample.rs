@@ -5,8 +5,8 @@
 //! Unlike the reference, a token still holding its random start is never kept as it is
 //! (`exclude_noise`); `--keep-start-noise` restores the reference.
 
-use super::Denoiser;
 use super::unroll::{sample_tokens, uniforms};
+use super::{Conditions, Denoiser};
 use crate::train::SplitMix;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -64,6 +64,14 @@ pub struct SampleSettings {
     pub exclude_noise: bool,
     /// Draw from the `top_k` most likely codes only (0 = all).
     pub top_k: usize,
+    /// The label every sample is drawn with, one index per label set of the prior (a set's null
+    /// index leaves it out); empty for a prior without label sets, or to leave all out.
+    pub labels: Vec<i64>,
+    /// Each set's null index, as many as `labels`: the unconditional pass of guidance.
+    pub null_labels: Vec<i64>,
+    /// Classifier-free guidance weight W: logits = cond + W (cond - uncond), where uncond sees every
+    /// label left out (0 = the plain conditional model).
+    pub guidance: f64,
 }
 
 impl Default for SampleSettings {
@@ -80,8 +88,53 @@ impl Default for SampleSettings {
             seed: 0,
             exclude_noise: true,
             top_k: 0,
+            labels: Vec::new(),
+            null_labels: Vec::new(),
+            guidance: 0.0,
         }
     }
+}
+
+impl SampleSettings {
+    /// Whether any label is asked for (else the sampler is unconditional and guidance moot).
+    fn conditional(&self) -> bool {
+        !self.labels.is_empty() && self.labels != self.null_labels
+    }
+}
+
+/// The model's logits for `input` `[A, H, W]` under the settings' labels: one pass, or with guidance
+/// one pass over the conditional and unconditional copies side by side in one batch, combined as
+/// cond + W (cond - uncond).
+pub fn guided_logits<M: Denoiser>(
+    model: &M,
+    input: Tensor<3, Int>,
+    fill: Option<Tensor<3, Bool>>,
+    settings: &SampleSettings,
+) -> Tensor<3> {
+    let [a, _, _] = input.dims();
+    let device = input.device();
+    let rows = |labels: &[i64]| {
+        let values: Vec<i64> = (0..a).flat_map(|_| labels.iter().copied()).collect();
+        Tensor::<2, Int>::from_data(TensorData::new(values, [a, labels.len()]), &device)
+    };
+    if !settings.conditional() {
+        return model.logits_conditioned(input, &Conditions { fill, labels: None });
+    }
+    if settings.guidance == 0.0 {
+        let labels = Some(rows(&settings.labels));
+        return model.logits_conditioned(input, &Conditions { fill, labels });
+    }
+    let both = Conditions {
+        fill: fill.map(|f| Tensor::cat(vec![f.clone(), f], 0)),
+        labels: Some(Tensor::cat(
+            vec![rows(&settings.labels), rows(&settings.null_labels)],
+            0,
+        )),
+    };
+    let logits = model.logits_conditioned(Tensor::cat(vec![input.clone(), input], 0), &both);
+    let cond = logits.clone().narrow(0, 0, a);
+    let uncond = logits.narrow(0, a, a);
+    cond.clone() + (cond - uncond).mul_scalar(settings.guidance)
 }
 
 /// Token grids `[B, H, W]` as a flat row-major host buffer.
@@ -179,7 +232,7 @@ pub fn sample<M: Denoiser>(
                 device,
             )
         });
-        let mut logits = model.logits_filling(input, fill);
+        let mut logits = guided_logits(model, input, fill, settings);
         if settings.exclude_noise {
             logits = exclude_noise(logits, &rows, &active_rows(&noise, &active, n));
         }

@@ -4,6 +4,7 @@ use super::corrupt::corrupt;
 use super::sample::{Grids, SampleSettings, Schedule, sample};
 use super::unroll::unrolled_loss;
 use crate::bundle::write_atomic;
+use crate::data::labels::LabelSets;
 use crate::data::latents;
 use crate::hourglass::{Prior, PriorConfig};
 use crate::tokens::TokenGrids;
@@ -56,6 +57,12 @@ pub struct PriorTrainSettings {
     /// Keep an exponential moving average of the weights with this decay (0 = none, e.g. 0.999);
     /// `sundae bundle` ships the average when the run has one.
     pub ema_decay: f64,
+    /// Chance that a grid's label in one set is replaced by that set's null value (each set on its
+    /// own), so the prior learns to do without it.
+    pub label_dropout: f64,
+    /// Chance that all of a grid's labels are dropped at once: the unconditional model that
+    /// classifier-free guidance steers away from.
+    pub label_drop_all: f64,
     pub seed: u64,
     pub log_every: u64,
     pub checkpoint_every: u64,
@@ -82,6 +89,8 @@ impl Default for PriorTrainSettings {
             unroll_steps: 2,
             block_share: 0.0,
             ema_decay: 0.0,
+            label_dropout: 0.0,
+            label_drop_all: 0.0,
             seed: 0,
             log_every: 10,
             checkpoint_every: 1000,
@@ -103,8 +112,14 @@ impl PriorTrainConfig {
                 path.display()
             );
         }
-        if !(0.0..=1.0).contains(&config.train.block_share) {
-            bail!("{}: block_share must be in [0, 1]", path.display());
+        for (name, value) in [
+            ("block_share", config.train.block_share),
+            ("label_dropout", config.train.label_dropout),
+            ("label_drop_all", config.train.label_drop_all),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                bail!("{}: {name} must be in [0, 1]", path.display());
+            }
         }
         Ok(config)
     }
@@ -130,6 +145,48 @@ pub struct PriorStepReport {
 
 const CORRUPT_STREAM: u64 = 21;
 const UNROLL_STREAM: u64 = 22;
+const LABEL_STREAM: u64 = 23;
+
+/// One training batch: clean grids and their labels (`[B, sets]` row-major; empty without labels).
+pub struct LabelledBatch {
+    pub grids: TokenGrids,
+    pub labels: Vec<i64>,
+}
+
+impl From<TokenGrids> for LabelledBatch {
+    /// Grids without labels (for a prior without label sets).
+    fn from(grids: TokenGrids) -> Self {
+        Self {
+            grids,
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Replaces labels by their set's null value: all of a grid's at once with chance `drop_all`, else
+/// each on its own with chance `dropout`. `nulls` holds each set's null index.
+pub fn drop_labels(
+    labels: &mut [i64],
+    nulls: &[i64],
+    dropout: f64,
+    drop_all: f64,
+    rng: &mut SplitMix,
+) {
+    if nulls.is_empty() {
+        return;
+    }
+    for row in labels.chunks_mut(nulls.len()) {
+        if (rng.next_f32() as f64) < drop_all {
+            row.copy_from_slice(nulls);
+            continue;
+        }
+        for (value, &null) in row.iter_mut().zip(nulls) {
+            if (rng.next_f32() as f64) < dropout {
+                *value = null;
+            }
+        }
+    }
+}
 
 fn adamw(s: &PriorTrainSettings) -> ModuleOptimizer {
     // Every value explicit: burn's AdamW defaults differ from PyTorch's (DECISIONS.md).
@@ -172,9 +229,30 @@ impl PriorTrainer {
         )
     }
 
-    /// One step on clean grids: corrupt, unroll, average the losses, update.
-    pub fn step(&mut self, clean: &TokenGrids) -> Result<PriorStepReport> {
+    /// One step on clean grids: corrupt, drop labels, unroll, average the losses, update.
+    pub fn step(&mut self, batch: &LabelledBatch) -> Result<PriorStepReport> {
+        let clean = &batch.grids;
         let device = self.model.token_emb.weight.device();
+        let nulls: Vec<i64> = self
+            .model
+            .label_emb
+            .iter()
+            .map(|e| e.weight.dims()[0] as i64 - 1)
+            .collect();
+        let labels = (!nulls.is_empty()).then(|| {
+            let mut labels = batch.labels.clone();
+            drop_labels(
+                &mut labels,
+                &nulls,
+                self.settings.label_dropout,
+                self.settings.label_drop_all,
+                &mut SplitMix::keyed(self.settings.seed, LABEL_STREAM, self.step),
+            );
+            Tensor::<2, Int>::from_data(
+                TensorData::new(labels, [clean.shape[0], nulls.len()]),
+                &device,
+            )
+        });
         let vocab = self.model.vocab_size();
         let mut corrupted = clean.values.clone();
         let mut rng = SplitMix::keyed(self.settings.seed, CORRUPT_STREAM, self.step);
@@ -195,6 +273,7 @@ impl PriorTrainer {
             to_tensor(clean.values.clone()),
             to_tensor(corrupted),
             Some(&corruption.fill),
+            labels,
             self.settings.unroll_steps,
             &mut unroll_rng,
         );
@@ -257,6 +336,72 @@ impl Checkpointed for PriorTrainer {
     }
 }
 
+/// Fills the sizes a training configuration leaves at 0 from the latents' label sets, and refuses a
+/// set they lack or a size that differs.
+pub fn fill_label_sizes(model: &mut PriorConfig, sets: &LabelSets) -> Result<()> {
+    for wanted in &mut model.labels {
+        let Some(found) = sets.sets.iter().find(|s| s.name == wanted.name) else {
+            let names: Vec<&str> = sets.sets.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "label set '{}' is not in the latents (they have: {})",
+                wanted.name,
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        };
+        if wanted.values == 0 {
+            wanted.values = found.values.len();
+        } else if wanted.values != found.values.len() {
+            bail!(
+                "label set '{}' has {} values in the latents, but the configuration says {}",
+                wanted.name,
+                found.values.len(),
+                wanted.values
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The latents' labels in the columns the prior reads (`[count, prior sets]`; empty without sets).
+pub fn model_labels(model: &PriorConfig, set: &latents::LatentSet) -> Result<Vec<i64>> {
+    let (columns, _) = label_columns(model, &set.manifest.labels)?;
+    let width = set.manifest.labels.sets.len();
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(set
+        .labels
+        .chunks(width)
+        .flat_map(|row| columns.iter().map(|&c| row[c]))
+        .collect())
+}
+
+/// For each label set of the prior, its column in the latents' labels; and those sets (the
+/// prior's `labels.json`).
+fn label_columns(model: &PriorConfig, sets: &LabelSets) -> Result<(Vec<usize>, LabelSets)> {
+    let mut columns = Vec::new();
+    let mut used = LabelSets::default();
+    for wanted in &model.labels {
+        let at = sets
+            .sets
+            .iter()
+            .position(|s| s.name == wanted.name && s.values.len() == wanted.values)
+            .with_context(|| {
+                format!(
+                    "the prior's label set '{}' ({} values) is not in the latents",
+                    wanted.name, wanted.values
+                )
+            })?;
+        columns.push(at);
+        used.sets.push(sets.sets[at].clone());
+    }
+    Ok((columns, used))
+}
+
 /// `sundae train`: trains a prior on a latent data set into a run directory. With `vqgan`, sample
 /// grids are decoded into `samples/` (the VQ-GAN must be the one that made the latents). A new run
 /// starts from the prior of the bundle `init` when one is given.
@@ -270,16 +415,25 @@ pub fn train(
     device: &Device,
 ) -> Result<()> {
     let run = RunDir::open(run_path, resume)?;
+    let set = latents::load(latents_dir)?;
     let config = if resume {
         PriorTrainConfig::read(&run.config_path())?
     } else {
-        let config = PriorTrainConfig::read(config_path)?;
+        let mut config = PriorTrainConfig::read(config_path)?;
+        fill_label_sizes(&mut config.model, &set.manifest.labels)
+            .with_context(|| config_path.display().to_string())?;
         write_atomic(&run.config_path(), toml::to_string(&config)?.as_bytes())?;
         config
     };
-    let (manifest, grids) = latents::load(latents_dir)?;
     let m = &config.model;
+    let (manifest, grids) = (&set.manifest, &set.grids);
     manifest.check_prior(m)?;
+    // The model's label sets as columns of the latents' labels (a prior may use some of them).
+    let (columns, used_sets) = label_columns(m, &manifest.labels)?;
+    if !used_sets.is_empty() {
+        used_sets.write(&run.root)?;
+    }
+    let labels = model_labels(m, &set)?;
     let decoder = match vqgan {
         Some(dir) => {
             let hash = latents::file_hash(&dir.join(crate::bundle::VQGAN_WEIGHTS))?;
@@ -327,19 +481,26 @@ pub fn train(
     resume_latest(&run, &mut trainer)?;
     let per_grid = m.grid_height * m.grid_width;
     let shape = (m.grid_height, m.grid_width);
-    let data = Arc::new(grids.values);
+    let sets = columns.len();
+    let data = Arc::new((grids.values.clone(), labels));
     let batches = BatchStream::new(
         data,
         grids.shape[0],
         s.batch_size,
         s.seed,
         trainer.step,
-        move |data: &Vec<i64>, idx| TokenGrids {
-            values: idx
+        move |(values, labels): &(Vec<i64>, Vec<i64>), idx| LabelledBatch {
+            grids: TokenGrids {
+                values: idx
+                    .iter()
+                    .flat_map(|&i| values[i * per_grid..(i + 1) * per_grid].iter().copied())
+                    .collect(),
+                shape: [idx.len(), shape.0, shape.1],
+            },
+            labels: idx
                 .iter()
-                .flat_map(|&i| data[i * per_grid..(i + 1) * per_grid].iter().copied())
+                .flat_map(|&i| labels[i * sets..(i + 1) * sets].iter().copied())
                 .collect(),
-            shape: [idx.len(), shape.0, shape.1],
         },
     );
     let cadence = Cadence {

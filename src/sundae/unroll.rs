@@ -1,7 +1,7 @@
 //! The unrolled denoising loss (SPEC.md 3.2-3.3): T passes of the model, each from a sample of the
 //! previous pass's output (drawn without gradient), all scored against the clean tokens.
 
-use super::Denoiser;
+use super::{Conditions, Denoiser};
 use crate::train::SplitMix;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
@@ -45,12 +45,14 @@ pub fn uniforms(rng: &mut SplitMix, count: usize) -> Vec<f32> {
 /// Runs `unroll_steps` passes from `corrupted` `[B, H, W]` towards `clean`; `rng` draws the samples
 /// between passes. `fill` (one flag per token) marks the blocks left to fill: the model is told them in
 /// every pass, and in a grid with a block every other position holds its clean token in the passes
-/// after the first, as the inpainting sampler never redraws unmasked tokens.
+/// after the first, as the inpainting sampler never redraws unmasked tokens. `labels` `[B, sets]` are
+/// the grids' labels (with dropped ones at their null value), shown to every pass.
 pub fn unrolled_loss<M: Denoiser>(
     model: &M,
     clean: Tensor<3, Int>,
     corrupted: Tensor<3, Int>,
     fill: Option<&[bool]>,
+    labels: Option<Tensor<2, Int>>,
     unroll_steps: usize,
     rng: &mut SplitMix,
 ) -> Unrolled {
@@ -61,14 +63,17 @@ pub fn unrolled_loss<M: Denoiser>(
     };
     let fill = fill.filter(|f| f.contains(&true));
     let known = fill.map(|f| flags(known_around_blocks(f, h * w)));
-    let fill = fill.map(|f| flags(f.to_vec()));
+    let conditions = Conditions {
+        fill: fill.map(|f| flags(f.to_vec())),
+        labels,
+    };
     let target = clean.clone().reshape([b, h * w, 1]);
     let mut x = corrupted;
     let mut total: Option<Tensor<1>> = None;
     let mut step_losses = Vec::with_capacity(unroll_steps);
     let mut correct = 0.0;
     for t in 0..unroll_steps {
-        let logits = model.logits_filling(x.clone(), fill.clone());
+        let logits = model.logits_conditioned(x.clone(), &conditions);
         let nll = log_softmax(logits.clone(), 2)
             .gather(2, target.clone())
             .mean()
