@@ -435,9 +435,7 @@ pub fn join(
     device: &Device,
 ) -> Result<()> {
     let (vq_config, vqgan) = bundle::load_vqgan(vqgan_dir, device)?;
-    let run = RunDir {
-        root: prior_run.to_path_buf(),
-    };
+    let run = RunDir::at(prior_run);
     let config = PriorTrainConfig::read(&run.config_path())?;
     check_stages_agree(&vq_config, &config.model)?;
     let (_, checkpoint) = run

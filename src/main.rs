@@ -72,7 +72,9 @@ enum Command {
         /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
         #[arg(long)]
         run: PathBuf,
-        /// Continue from the run directory's latest checkpoint.
+        /// Continue from the run directory's latest checkpoint, with the configuration it started with;
+        /// with --config, one that differs only in steps, decay_steps or how often it logs, samples
+        /// and checkpoints (to extend a finished run).
         #[arg(long)]
         resume: bool,
         /// Start a new run from this bundle's prior instead of random weights (e.g. to fine-tune it on
@@ -481,7 +483,9 @@ enum VqganCommand {
         /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
         #[arg(long)]
         run: PathBuf,
-        /// Continue from the run directory's latest checkpoint (with the configuration it started with).
+        /// Continue from the run directory's latest checkpoint, with the configuration it started with;
+        /// with --config, one that differs only in steps, decay_steps or how often it logs, samples
+        /// and checkpoints (to extend a finished run).
         #[arg(long)]
         resume: bool,
         /// Compute device.
@@ -809,7 +813,7 @@ fn run(cli: Cli) -> Result<()> {
             let device = device::parse(&d)?;
             sundae::sundae::train::train(
                 &latents,
-                &config.unwrap_or_default(),
+                config.as_deref(),
                 &run,
                 resume,
                 init.as_deref(),
@@ -1152,8 +1156,14 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             init,
         } => {
             let device = device::parse(&d)?;
-            let config = config.unwrap_or_default();
-            sundae::vqgan::train::train(&data, &config, &run, resume, init.as_deref(), &device)?;
+            sundae::vqgan::train::train(
+                &data,
+                config.as_deref(),
+                &run,
+                resume,
+                init.as_deref(),
+                &device,
+            )?;
             if let Some(out) = out {
                 sundae::vqgan::train::export_bundle(&run, &out, &device)?;
                 println!("wrote the trained VQ-GAN to {}", out.display());

@@ -407,7 +407,7 @@ fn label_columns(model: &PriorConfig, sets: &LabelSets) -> Result<(Vec<usize>, L
 /// starts from the prior of the bundle `init` when one is given.
 pub fn train(
     latents_dir: &Path,
-    config_path: &Path,
+    config_path: Option<&Path>,
     run_path: &Path,
     resume: bool,
     init: Option<&Path>,
@@ -416,15 +416,13 @@ pub fn train(
 ) -> Result<()> {
     let run = RunDir::open(run_path, resume)?;
     let set = latents::load(latents_dir)?;
-    let config = if resume {
-        PriorTrainConfig::read(&run.config_path())?
-    } else {
-        let mut config = PriorTrainConfig::read(config_path)?;
-        fill_label_sizes(&mut config.model, &set.manifest.labels)
-            .with_context(|| config_path.display().to_string())?;
-        write_atomic(&run.config_path(), toml::to_string(&config)?.as_bytes())?;
-        config
-    };
+    let config = crate::train::config::run_config(
+        &run,
+        config_path,
+        resume,
+        PriorTrainConfig::read,
+        |config: &mut PriorTrainConfig| fill_label_sizes(&mut config.model, &set.manifest.labels),
+    )?;
     let m = &config.model;
     let (manifest, grids) = (&set.manifest, &set.grids);
     manifest.check_prior(m)?;

@@ -8,17 +8,97 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const LATEST: &str = "latest";
+/// Held by the process training in a run directory; holds its PID.
+pub const LOCK: &str = "run.lock";
 
 pub struct RunDir {
     pub root: PathBuf,
+    /// Held while a trainer writes here (see `open`); None for a run only read.
+    _lock: Option<RunLock>,
+}
+
+/// A run directory's lock file, removed when dropped (the trainer's end, or an error).
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a process with this PID is running (Linux: /proc; elsewhere assumed running).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+impl RunLock {
+    /// Takes `dir`'s lock: refused while a running process holds it; a lock left by a process that
+    /// no longer runs (a crash, a kill) is taken over with a message.
+    pub fn take(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    write!(file, "{}", std::process::id())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    match holder.trim().parse::<u32>() {
+                        Ok(pid) if process_alive(pid) => bail!(
+                            "{} is in use by process {pid} (its {LOCK}); wait for it to finish or stop it",
+                            dir.display()
+                        ),
+                        _ => {
+                            eprintln!(
+                                "taking over {}: its holder (process {}) is no longer running",
+                                path.display(),
+                                holder.trim()
+                            );
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+        bail!(
+            "cannot take {}: another process keeps taking it",
+            path.display()
+        )
+    }
 }
 
 impl RunDir {
-    /// Opens a run directory. A fresh run refuses a directory that already holds a checkpoint;
-    /// `resume` requires one.
+    /// A run directory to read (its config and checkpoints), without taking its lock.
+    pub fn at(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            _lock: None,
+        }
+    }
+
+    /// Opens a run directory to train in, holding its lock (`RunLock`) until dropped. A fresh run
+    /// refuses a directory that already holds a checkpoint; `resume` requires one.
     pub fn open(root: &Path, resume: bool) -> Result<Self> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         let run = Self {
             root: root.to_path_buf(),
+            _lock: Some(RunLock::take(root)?),
         };
         let latest = run.latest()?;
         match (resume, latest) {

@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod config;
 pub mod ema;
 pub mod fit;
 pub mod progress;

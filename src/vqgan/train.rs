@@ -409,21 +409,20 @@ fn psnr_of(x: Tensor<4>, xrec: Tensor<4>) -> f64 {
 /// starts from the weights of the VQ-GAN bundle `init` when one is given.
 pub fn train(
     data_source: &str,
-    config_path: &Path,
+    config_path: Option<&Path>,
     run_path: &Path,
     resume: bool,
     init: Option<&Path>,
     device: &Device,
 ) -> Result<()> {
     let run = RunDir::open(run_path, resume)?;
-    // A resumed run keeps the configuration it started with.
-    let config = if resume {
-        VqGanTrainConfig::read(&run.config_path())?
-    } else {
-        let config = VqGanTrainConfig::read(config_path)?;
-        write_atomic(&run.config_path(), toml::to_string(&config)?.as_bytes())?;
-        config
-    };
+    let config = crate::train::config::run_config(
+        &run,
+        config_path,
+        resume,
+        VqGanTrainConfig::read,
+        |_| Ok(()),
+    )?;
     let s = config.train.clone();
     let resolution = config.model.resolution;
     let train_set = data::load(data_source, resolution, Split::Train)?;
@@ -549,9 +548,7 @@ fn write_samples(
 
 /// Writes the latest checkpoint's VQ-GAN of a run as an inference bundle.
 pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()> {
-    let run = RunDir {
-        root: run_path.to_path_buf(),
-    };
+    let run = RunDir::at(run_path);
     let config = VqGanTrainConfig::read(&run.config_path())?;
     let (_, dir) = run
         .latest()?
