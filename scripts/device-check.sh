@@ -53,7 +53,7 @@ stage "bench emoji model" "$sundae" bench generator --config "$model" --batch "$
     --device "$device"
 
 # `timeout` runs programs, not shell functions: the sample command is spelled out per device.
-sample=("$sundae" sample --model "$model" -n 16 --steps 50 --seed 7)
+sample=("$sundae" sample --model "$model" -n 16 --steps 50 --seed 7 --force)
 if stage "sample on cpu" "${sample[@]}" --device cpu --out "$out/sample-cpu.png" \
     --tokens "$out/tokens-cpu.npy" &&
     stage "sample on $device" "${sample[@]}" --device "$device" --out "$out/sample-$device.png" \

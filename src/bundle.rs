@@ -70,18 +70,12 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file
+/// (and a failed write leaves no temporary file behind).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
+    crate::files::write_file_atomic(path, |tmp| {
+        std::fs::write(tmp, bytes).with_context(|| format!("cannot write {}", path.display()))
+    })
 }
 
 /// How float weights are stored in a bundle. Loading accepts either and computes in f32.

@@ -11,9 +11,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 /// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
-pub fn vqgan_import(yaml: &Path, ckpt: &Path, out: &Path, device: &Device) -> Result<VqGanConfig> {
+pub fn vqgan_import(
+    yaml: &Path,
+    ckpt: &Path,
+    out: &Path,
+    force: bool,
+    device: &Device,
+) -> Result<VqGanConfig> {
+    crate::files::check_new_bundle(out, force)?;
     let (config, model) = crate::vqgan::import::import_taming(yaml, ckpt, device)?;
-    bundle::save_vqgan(out, &config, &model, bundle::Storage::F32)?;
+    crate::files::write_dir_atomic(out, |dir| {
+        bundle::save_vqgan(dir, &config, &model, bundle::Storage::F32)
+    })?;
     Ok(config)
 }
 
@@ -110,9 +119,11 @@ pub fn vqgan_encode(
     bundle_dir: &Path,
     inputs: &[PathBuf],
     out: &Path,
+    force: bool,
     batch_size: usize,
     device: &Device,
 ) -> Result<TokenGrids> {
+    crate::files::check_new_file(out, force, &["npy"])?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let pixels = read_images(inputs, config.resolution)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
@@ -137,18 +148,27 @@ pub fn check_grids(grids: &TokenGrids, config: &VqGanConfig, any_size: bool) -> 
 }
 
 /// `sundae vqgan decode`: `.npy` token grids -> `.png` image(s) or a float32 `.npy`.
+#[allow(clippy::too_many_arguments)]
 pub fn vqgan_decode(
     bundle_dir: &Path,
     tokens_path: &Path,
     out: &Path,
     any_size: bool,
+    force: bool,
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<PathBuf>> {
+    let format = output_format(out)?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let grids = tokens::read_tokens(tokens_path)?;
     check_grids(&grids, &config, any_size)?;
-    let format = output_format(out)?;
+    let targets = match format {
+        OutputFormat::Npy => vec![out.to_path_buf()],
+        OutputFormat::Png => png_paths(out, grids.shape[0]),
+    };
+    for target in &targets {
+        crate::files::check_new_file(target, force, &[])?;
+    }
     let (values, shape) = decode_grids(&model, &grids, batch_size, device);
     match format {
         OutputFormat::Npy => {
@@ -178,16 +198,20 @@ fn output_format(out: &Path) -> Result<OutputFormat> {
 }
 
 /// One image: `out` itself. Several: `out` with `-0`, `-1`, ... before the extension.
+fn png_paths(out: &Path, count: usize) -> Vec<PathBuf> {
+    if count == 1 {
+        return vec![out.to_path_buf()];
+    }
+    let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+    (0..count)
+        .map(|i| out.with_file_name(format!("{stem}-{i}.png")))
+        .collect()
+}
+
 fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathBuf>> {
     let [b, c, h, w] = shape;
     let mut written = Vec::with_capacity(b);
-    for i in 0..b {
-        let path = if b == 1 {
-            out.to_path_buf()
-        } else {
-            let stem = out.file_stem().unwrap_or_default().to_string_lossy();
-            out.with_file_name(format!("{stem}-{i}.png"))
-        };
+    for (i, path) in png_paths(out, b).into_iter().enumerate() {
         images::save(
             &images::to_rgb8(&values[i * c * h * w..(i + 1) * c * h * w], h, w),
             &path,
@@ -205,9 +229,23 @@ pub fn vqgan_reconstruct(
     inputs: &[PathBuf],
     out: &Path,
     out_dir: Option<&Path>,
+    force: bool,
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
+    crate::files::check_new_file(out, force, &["png"])?;
+    if let Some(dir) = out_dir {
+        let names: Vec<String> = inputs
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}.png",
+                    i.file_stem().unwrap_or_default().to_string_lossy()
+                )
+            })
+            .collect();
+        crate::files::check_output_folder(dir, force, &names)?;
+    }
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let pixels = read_images(inputs, config.resolution)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);

@@ -28,6 +28,33 @@ pub struct Outputs {
     pub steps_strip: Option<PathBuf>,
     /// The final token grids as an int64 `.npy` `[B, h, w]`.
     pub tokens: Option<PathBuf>,
+    /// Replace files that exist.
+    pub force: bool,
+}
+
+impl Outputs {
+    /// Checks every output before any work: each file new (unless `force`), in a folder that exists,
+    /// of a format it can be; the per-image folder not a file and free of the `count` names.
+    pub fn check(&self, count: usize) -> Result<()> {
+        use crate::files::{check_new_file, check_output_folder};
+        check_new_file(&self.grid, self.force, &["png"])?;
+        if let Some(strip) = &self.steps_strip {
+            check_new_file(strip, self.force, &["png"])?;
+        }
+        if let Some(tokens) = &self.tokens {
+            check_new_file(tokens, self.force, &["npy"])?;
+        }
+        if let Some(dir) = &self.dir {
+            let names: Vec<String> = (0..count).map(tile_name).collect();
+            check_output_folder(dir, self.force, &names)?;
+        }
+        Ok(())
+    }
+}
+
+/// The file name of generated image `i` in `--out-dir`.
+fn tile_name(i: usize) -> String {
+    format!("{i:04}.png")
 }
 
 /// What a generation run reports.
@@ -196,7 +223,7 @@ fn write_outputs(tiles: &[RgbImage], outputs: &Outputs, lead: &[RgbImage]) -> Re
     if let Some(dir) = &outputs.dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (i, tile) in tiles.iter().enumerate() {
-            images::save(tile, &dir.join(format!("{i:04}.png")))?;
+            images::save(tile, &dir.join(tile_name(i)))?;
         }
     }
     Ok(())
@@ -227,6 +254,9 @@ impl Job<'_> {
     fn load(&self, device: &Device) -> Result<Loaded> {
         if self.count == 0 {
             bail!("-n must be at least 1");
+        }
+        if !self.outputs.grid.as_os_str().is_empty() {
+            self.outputs.check(self.count)?;
         }
         let (vq_config, vqgan, prior_config, prior) =
             bundle::load_generator(self.model_dir, device)?;
@@ -291,6 +321,7 @@ pub fn draw_images(
             dir: None,
             steps_strip: None,
             tokens: None,
+            force: false,
         },
     };
     Ok(sample_tiles(&job, device)?.0)

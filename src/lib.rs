@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod files;
 pub mod generate;
 pub mod hourglass;
 pub mod nearest;

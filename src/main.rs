@@ -160,6 +160,9 @@ enum Command {
         /// Store the weights as f16 (half the size; loading converts them back to f32).
         #[arg(long)]
         half: bool,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Find each image's nearest data image (or mirror image of one) by PSNR: whether generated
     /// images copy their training set. A copy scores about as high as the VQ-GAN's
@@ -183,6 +186,9 @@ enum Command {
         /// Also write a grid PNG: each image beside its nearest data image, two pairs a row.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Compare two image sets: Frechet distance of Inception-v3 features (FID with pytorch-fid's
     /// weights) and k-NN precision and recall. SET_B is the reference: precision is the share of
@@ -325,6 +331,9 @@ struct SamplingArgs {
     /// Write the decoded intermediate states of the first image as a strip (the paper's Figure 2).
     #[arg(long)]
     save_steps: Option<PathBuf>,
+    /// Replace output files that exist (they are refused otherwise, before any work).
+    #[arg(long)]
+    force: bool,
     /// Also write the final token grids as an int64 .npy [B, h, w] (for `sundae vqgan decode`).
     #[arg(long)]
     tokens: Option<PathBuf>,
@@ -358,6 +367,7 @@ impl SamplingArgs {
                 dir: self.out_dir.clone(),
                 steps_strip: self.save_steps.clone(),
                 tokens: self.tokens.clone(),
+                force: self.force,
             },
         })
     }
@@ -420,6 +430,9 @@ enum VqganCommand {
         /// Bundle directory to write (vqgan.toml + vqgan.safetensors).
         #[arg(long)]
         out: PathBuf,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Encode images into token grids, written as an int64 .npy [B, h, w].
     Encode {
@@ -429,6 +442,9 @@ enum VqganCommand {
         /// Output .npy file.
         #[arg(long)]
         out: PathBuf,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
         /// Images to encode (resized on the shorter side and center-cropped to the model's resolution).
         #[arg(required = true)]
         images: Vec<PathBuf>,
@@ -449,6 +465,10 @@ enum VqganCommand {
         /// Accept grids of another size than the model's training grid.
         #[arg(long)]
         any_size: bool,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
+
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -467,6 +487,10 @@ enum VqganCommand {
         /// `sundae score`).
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
+
         /// Images to reconstruct.
         images: Vec<PathBuf>,
         #[command(flatten)]
@@ -491,9 +515,12 @@ enum VqganCommand {
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
-        /// Write the trained model as a bundle here when training ends.
+        /// Write the trained model as a bundle here when training ends (checked before training starts).
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// Replace the --bundle folder if it exists.
+        #[arg(long)]
+        force: bool,
         /// Start a new run from this VQ-GAN bundle's weights instead of random ones (e.g. to sharpen
         /// its decoder with `decoder_only`); the discriminator and optimiser start fresh.
         #[arg(long, conflicts_with = "resume")]
@@ -507,6 +534,9 @@ enum VqganCommand {
         /// Bundle directory to write.
         #[arg(long)]
         out: PathBuf,
+        /// Replace outputs that exist (they are refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -752,13 +782,17 @@ fn run(cli: Cli) -> Result<()> {
             prior,
             out,
             half,
+            force,
         } => {
+            sundae::files::check_new_bundle(&out, force)?;
             let storage = if half {
                 bundle::Storage::F16
             } else {
                 bundle::Storage::F32
             };
-            generate::join(&vqgan, &prior, &out, storage, &device::cpu())?;
+            sundae::files::write_dir_atomic(&out, |dir| {
+                generate::join(&vqgan, &prior, dir, storage, &device::cpu())
+            })?;
             println!("wrote the generator bundle {}", out.display());
             Ok(())
         }
@@ -881,9 +915,13 @@ fn run(cli: Cli) -> Result<()> {
             split,
             resolution,
             out,
+            force,
         } => {
             if resolution == 0 {
                 bail!("--resolution must be at least 1");
+            }
+            if let Some(out) = &out {
+                sundae::files::check_new_file(out, force, &["png"])?;
             }
             let split = parse_split(&split)?;
             let queries = sundae::nearest::queries(&images, emoji, resolution)?;
@@ -1060,8 +1098,13 @@ fn run(cli: Cli) -> Result<()> {
 
 fn run_vqgan(command: VqganCommand) -> Result<()> {
     match command {
-        VqganCommand::Import { config, ckpt, out } => {
-            let imported = commands::vqgan_import(&config, &ckpt, &out, &device::cpu())?;
+        VqganCommand::Import {
+            config,
+            ckpt,
+            out,
+            force,
+        } => {
+            let imported = commands::vqgan_import(&config, &ckpt, &out, force, &device::cpu())?;
             println!(
                 "imported a {}x{} VQ-GAN ({} codes, {}x{} token grids) into {}",
                 imported.resolution,
@@ -1075,6 +1118,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
         VqganCommand::Encode {
             vqgan,
             out,
+            force,
             images,
             device: d,
         } => {
@@ -1082,6 +1126,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 &vqgan,
                 &images,
                 &out,
+                force,
                 d.batch_size,
                 &device::parse(&d.device)?,
             )?;
@@ -1098,6 +1143,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             tokens,
             out,
             any_size,
+            force,
             device: d,
         } => {
             let written = commands::vqgan_decode(
@@ -1105,6 +1151,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 &tokens,
                 &out,
                 any_size,
+                force,
                 d.batch_size,
                 &device::parse(&d.device)?,
             )?;
@@ -1122,6 +1169,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             out,
             emoji,
             out_dir,
+            force,
             mut images,
             device: d,
         } => {
@@ -1136,6 +1184,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 &images,
                 &out,
                 out_dir.as_deref(),
+                force,
                 d.batch_size,
                 &device,
             )?;
@@ -1153,9 +1202,13 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             resume,
             device: d,
             bundle: out,
+            force,
             init,
         } => {
             let device = device::parse(&d)?;
+            if let Some(out) = &out {
+                sundae::files::check_new_bundle(out, force)?;
+            }
             sundae::vqgan::train::train(
                 &data,
                 config.as_deref(),
@@ -1165,14 +1218,19 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 &device,
             )?;
             if let Some(out) = out {
-                sundae::vqgan::train::export_bundle(&run, &out, &device)?;
+                sundae::files::write_dir_atomic(&out, |dir| {
+                    sundae::vqgan::train::export_bundle(&run, dir, &device)
+                })?;
                 println!("wrote the trained VQ-GAN to {}", out.display());
             }
         }
-        VqganCommand::Init { config, out } => {
+        VqganCommand::Init { config, out, force } => {
+            sundae::files::check_new_bundle(&out, force)?;
             let config = vqgan_config(&config)?;
             let model = sundae::vqgan::VqGan::new(&config, &device::cpu());
-            bundle::save_vqgan(&out, &config, &model, bundle::Storage::F32)?;
+            sundae::files::write_dir_atomic(&out, |dir| {
+                bundle::save_vqgan(dir, &config, &model, bundle::Storage::F32)
+            })?;
             println!("wrote a randomly initialised VQ-GAN to {}", out.display());
         }
     }

@@ -105,11 +105,14 @@ pub fn write_images_npy(path: &Path, values: Vec<f32>, shape: [usize; 4]) -> Res
     write_npy(path, |w| array.write_npy(w))
 }
 
+/// Writes through a temporary file and a rename (see `files::write_file_atomic`).
 fn write_npy(
     path: &Path,
     write: impl FnOnce(BufWriter<std::fs::File>) -> Result<(), ndarray_npy::WriteNpyError>,
 ) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    write(BufWriter::new(file)).with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write_file_atomic(path, |tmp| {
+        let file = std::fs::File::create(tmp)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        write(BufWriter::new(file)).with_context(|| format!("cannot write {}", path.display()))
+    })
 }

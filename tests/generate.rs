@@ -226,7 +226,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         "--width",
         "17",
         "--out",
-        s(&wide),
+        s(&dir.path().join("refused.png")),
     ]);
     assert!(err.contains("17x16"), "{err}");
     let err = fails(&[
@@ -236,7 +236,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         "--width",
         "18",
         "--out",
-        s(&wide),
+        s(&dir.path().join("refused.png")),
     ]);
     assert!(err.contains("8x9"), "{err}");
 
@@ -361,6 +361,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         s(&small_mask),
         "--out",
         s(&out),
+        "--force",
     ]);
     assert!(err.contains("8x8") && err.contains("16x16"), "{err}");
     let err = fails(&[
@@ -373,6 +374,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         s(&wide_mask),
         "--out",
         s(&out),
+        "--force",
     ]);
     assert!(err.contains("32x16") && err.contains("--resize"), "{err}");
     ok(&[
@@ -388,6 +390,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         "3",
         "--out",
         s(&out),
+        "--force",
     ]);
     let err = fails(&[
         "sample",
@@ -395,6 +398,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         s(&root("tests/fixtures/tiny-bundle")),
         "--out",
         s(&out),
+        "--force",
     ]);
     assert!(err.contains("not a generator bundle"), "{err}");
     let err = fails(&[
@@ -405,6 +409,7 @@ fn sample_inpaint_and_canvases_end_to_end() {
         "hot",
         "--out",
         s(&out),
+        "--force",
     ]);
     assert!(err.contains("--temperature"), "{err}");
 }
@@ -481,10 +486,18 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
         "5",
         "--out",
         s(&quick),
+        "--force",
     ]);
     assert!(line.contains("5.0 of 5 steps"), "{line}");
     std::fs::write(model.join("sampling.toml"), "stepz = 3\n").unwrap();
-    let err = fails(&["sample", "--model", s(&model), "--out", s(&quick)]);
+    let err = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--out",
+        s(&quick),
+        "--force",
+    ]);
     assert!(
         err.contains("sampling.toml") && err.contains("stepz"),
         "{err}"

@@ -174,6 +174,7 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
             "3",
             "--out",
             s(&path),
+            "--force",
         ];
         args.extend_from_slice(extra);
         ok(&args);

@@ -100,11 +100,15 @@ pub fn grid(images: &[RgbImage], columns: usize) -> RgbImage {
     out
 }
 
-/// Saves an image, choosing the format from the extension.
+/// Saves an image, choosing the format from the extension, through a temporary file and a rename.
 pub fn save(image: &RgbImage, path: &Path) -> Result<()> {
-    DynamicImage::ImageRgb8(image.clone())
-        .save(path)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let format = image::ImageFormat::from_path(path)
+        .with_context(|| format!("cannot write {}: unknown image format", path.display()))?;
+    crate::files::write_file_atomic(path, |tmp| {
+        DynamicImage::ImageRgb8(image.clone())
+            .save_with_format(tmp, format)
+            .with_context(|| format!("cannot write {}", path.display()))
+    })
 }
 
 /// Every image file under `dir` (recursive), sorted so that runs are reproducible.
