@@ -216,7 +216,40 @@ fn load_renamed<M: ModuleSnapshot>(
     let result = model.load_from(&mut store).map_err(|e| {
         anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
     })?;
-    check_applied(&result, path, true)
+    check_applied(&result, path, true)?;
+    check_finite(path)
+}
+
+/// Refuses weights that hold NaN or infinity (a diverged run, a damaged file), naming the first
+/// such tensor: such a model would run and write blank images without a word.
+pub fn check_finite(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
+    })?;
+    for (name, view) in tensors.tensors() {
+        let data = view.data();
+        let finite = match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+            // f16 and bf16: the exponent bits all set means infinity or NaN.
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 != 0x7c00),
+            safetensors::Dtype::BF16 => data
+                .chunks_exact(2)
+                .all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 != 0x7f80),
+            _ => true,
+        };
+        if !finite {
+            bail!(
+                "{}: tensor '{name}' holds NaN or infinite values (the weights are damaged or their training diverged)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Turns an incomplete or mismatched load into one clear error naming the tensor.

@@ -7,7 +7,6 @@ use crate::tokens::{self, TokenGrids};
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 /// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
@@ -52,18 +51,6 @@ fn read_images(paths: &[PathBuf], resolution: usize) -> Result<Vec<Vec<f32>>> {
         .collect()
 }
 
-/// A progress bar on a terminal; hidden (and silent) otherwise.
-pub fn progress(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
-
 /// Encodes images in chunks of `batch_size`, returning token grids `[B, h, w]`.
 pub fn encode_images(
     model: &VqGan,
@@ -72,7 +59,7 @@ pub fn encode_images(
     batch_size: usize,
     device: &Device,
 ) -> TokenGrids {
-    let bar = progress(pixels.len(), "encoding");
+    let bar = crate::progress::bar(pixels.len(), "encoding images");
     let mut values = Vec::new();
     let mut shape = [0, 0, 0];
     for chunk in pixels.chunks(batch_size.max(1)) {
@@ -82,7 +69,7 @@ pub fn encode_images(
         values.extend(grid.into_data().iter::<i64>());
         bar.inc(chunk.len() as u64);
     }
-    bar.finish_and_clear();
+    bar.finish();
     TokenGrids { values, shape }
 }
 
@@ -95,7 +82,8 @@ pub fn decode_grids(
 ) -> (Vec<f32>, [usize; 4]) {
     let [b, h, w] = grids.shape;
     let per_grid = h * w;
-    let bar = progress(b, "decoding");
+    // A bar only when there is more than one batch (sampling decodes one batch at a time).
+    let bar = (b > batch_size.max(1)).then(|| crate::progress::bar(b, "decoding grids"));
     let mut values = Vec::new();
     let mut shape = [0, 3, 0, 0];
     for start in (0..b).step_by(batch_size.max(1)) {
@@ -108,9 +96,13 @@ pub fn decode_grids(
         let [_, c, hh, ww] = decoded.dims();
         shape = [end, c, hh, ww];
         values.extend(decoded.into_data().iter::<f32>());
-        bar.inc((end - start) as u64);
+        if let Some(bar) = &bar {
+            bar.inc((end - start) as u64);
+        }
     }
-    bar.finish_and_clear();
+    if let Some(bar) = bar {
+        bar.finish();
+    }
     (values, shape)
 }
 
@@ -346,7 +338,7 @@ pub fn encode_dataset(
         .into_iter()
         .filter(|&s| !out.join(latents::shard_name(s)).exists())
         .collect();
-    let bar = progress(todo.len(), "encoding shards");
+    let bar = crate::progress::bar(todo.len(), "encoding shards");
     for shard in todo {
         let first = shard * latents::SHARD_IMAGES;
         let images = &data.samples[first..(first + latents::SHARD_IMAGES).min(data.samples.len())];
@@ -366,7 +358,7 @@ pub fn encode_dataset(
         latents::write_shard(out, shard, &grids, &labels)?;
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     let side = config.latent_side();
     latents::write_manifest(
         out,

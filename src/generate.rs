@@ -1,7 +1,7 @@
 //! `sundae sample`, `sundae inpaint` and `sundae bundle`: generation with a full generator bundle.
 
 use crate::bundle::{self, check_stages_agree};
-use crate::commands::{decode_grids, progress};
+use crate::commands::decode_grids;
 use crate::data::images;
 use crate::hourglass::Prior;
 use crate::sundae::mask::{keep_pixels, keep_tokens};
@@ -71,8 +71,9 @@ pub struct Report {
 impl Report {
     pub fn line(&self) -> String {
         format!(
-            "{} images, {:.1} of {} steps, {:.3} s/image (prior {:.3}, decoder {:.3})",
+            "{} image{}, {:.1} of {} steps, {:.3} s/image (prior {:.3}, decoder {:.3})",
             self.images,
+            if self.images == 1 { "" } else { "s" },
             self.steps_taken,
             self.steps,
             self.prior_seconds_per_image + self.decoder_seconds_per_image,
@@ -102,6 +103,59 @@ pub fn canvas(
     Ok((w, h))
 }
 
+/// What a generation request holds in memory at once, to refuse one the machine cannot hold before
+/// allocating any of it.
+pub struct MemoryNeed {
+    pub images: usize,
+    /// Images denoised at once.
+    pub batch: usize,
+    /// Tokens per image and pixels per image.
+    pub tokens: usize,
+    pub pixels: usize,
+    pub vocab: usize,
+    pub heads: usize,
+}
+
+impl MemoryNeed {
+    /// A rough upper estimate in bytes: per image its tokens' host state and its 8-bit tiles; per
+    /// batch the logits with the sampler's copies of them, full-resolution attention scores, and the
+    /// decoder's float activations.
+    pub fn bytes(&self) -> f64 {
+        let (images, batch) = (self.images as f64, self.batch as f64);
+        let (tokens, pixels) = (self.tokens as f64, self.pixels as f64);
+        let per_image = tokens * 32.0 + pixels * 3.0;
+        let per_batch = batch
+            * (tokens * self.vocab as f64 * 4.0 * 8.0
+                + self.heads as f64 * tokens * tokens * 4.0 * 3.0
+                + pixels * 4.0 * 256.0);
+        images * per_image + per_batch
+    }
+}
+
+/// Memory the system can give (Linux: MemAvailable), or None where it is unknown.
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses a request whose estimate exceeds the memory available, naming both.
+pub fn check_memory(need: &MemoryNeed) -> Result<()> {
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    if let Some(available) = available_memory()
+        && need.bytes() > available
+    {
+        bail!(
+            "this request needs about {:.1} GiB, but {:.1} GiB are available: use fewer images (-n), a smaller \
+             --batch-size or a smaller canvas",
+            gib(need.bytes()),
+            gib(available)
+        );
+    }
+    Ok(())
+}
+
 /// Denoises `starts` in chunks of `batch_size`, then decodes; `keep` (optional) marks known tokens.
 #[allow(clippy::too_many_arguments)]
 fn generate(
@@ -123,7 +177,9 @@ fn generate(
     let mut strip_states: Vec<TokenGrids> = Vec::new();
     let mut final_tokens: Vec<i64> = Vec::with_capacity(starts.tokens.len());
     let chunks = starts.batch.div_ceil(batch_size);
-    let bar = progress(starts.batch, "sampling");
+    // Counted in sampler steps, so the bar moves within a batch; a batch that stops early skips
+    // ahead by the steps it did not need.
+    let bar = crate::progress::bar(chunks * settings.steps, "sampling steps");
     for chunk in 0..chunks {
         let range = chunk * batch_size..((chunk + 1) * batch_size).min(starts.batch);
         let grids = Grids {
@@ -146,6 +202,7 @@ fn generate(
             &chunk_settings,
             device,
             |_, state| {
+                bar.inc(1);
                 if record_strip {
                     strip_states.push(TokenGrids {
                         values: state.tokens[..n].to_vec(),
@@ -167,9 +224,9 @@ fn generate(
         tiles.extend(
             (0..b).map(|i| images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)),
         );
-        bar.inc(range.len() as u64);
+        bar.inc((settings.steps - sampled.steps_taken) as u64);
     }
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(path) = &outputs.steps_strip {
         write_strip(vqgan, &strip_states, path, device)?;
     }
@@ -261,6 +318,15 @@ impl Job<'_> {
         let (vq_config, vqgan, prior_config, prior) =
             bundle::load_generator(self.model_dir, device)?;
         let (width, height) = canvas(&vq_config, &prior_config, self.size.0, self.size.1)?;
+        let f = vq_config.downsampling();
+        check_memory(&MemoryNeed {
+            images: self.count,
+            batch: self.batch_size.min(self.count),
+            tokens: (height / f) * (width / f),
+            pixels: height * width,
+            vocab: prior_config.vocab_size,
+            heads: prior_config.heads,
+        })?;
         Ok(Loaded {
             vq_config,
             vqgan,
@@ -341,8 +407,7 @@ pub struct InpaintInput<'a> {
 
 /// `sundae inpaint`: `count` completions of the regions a mask marks (non-white), keeping the rest.
 pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Report> {
-    let g = job.load(device)?;
-    let (w, h, count, settings) = (g.width, g.height, job.count, &job.settings);
+    // The inputs first: a bad file is refused before the model is read.
     let image = read_rgb(input.image)?;
     let mask = read_rgb(input.mask)?;
     if mask.dimensions() != image.dimensions() && !input.resize {
@@ -354,22 +419,27 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
             image.height()
         );
     }
-    if image.dimensions() != (w as u32, h as u32) {
-        if !input.resize {
-            bail!(
-                "the image is {}x{} but the canvas is {w}x{h} (pass --resize, or --width/--height for another canvas)",
-                image.width(),
-                image.height()
-            );
-        }
+    let g = job.load(device)?;
+    let (w, h, count, settings) = (g.width, g.height, job.count, &job.settings);
+    let (iw, ih) = (image.width() as usize, image.height() as usize);
+    let (image, mask) = if (iw, ih) == (w, h) {
+        (image, mask)
+    } else if input.resize {
+        eprintln!("resizing {iw}x{ih} image and mask to {w}x{h}");
+        (
+            fit_to(&image, w, h, image::imageops::FilterType::CatmullRom),
+            fit_to(&mask, w, h, image::imageops::FilterType::Nearest),
+        )
+    } else if iw <= w && ih <= h {
         eprintln!(
-            "resizing {}x{} image and mask to {w}x{h}",
-            image.width(),
-            image.height()
+            "placing the {iw}x{ih} image at the centre of the {w}x{h} canvas: the border around it is generated"
         );
-    }
-    let image = fit_to(&image, w, h, image::imageops::FilterType::CatmullRom);
-    let mask = fit_to(&mask, w, h, image::imageops::FilterType::Nearest);
+        pad_to(&image, &mask, w, h)
+    } else {
+        bail!(
+            "the image is {iw}x{ih}, larger than the {w}x{h} canvas (pass --resize to scale it to the canvas, or a larger --width/--height)"
+        );
+    };
     let f = g.vq_config.downsampling();
     let keep_px = keep_pixels(&mask);
     let keep_tok = keep_tokens(&keep_px, h, w, f)?;
@@ -434,9 +504,13 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
 }
 
 fn read_rgb(path: &Path) -> Result<RgbImage> {
+    if path.is_dir() {
+        bail!("{} is a folder, not an image", path.display());
+    }
     let image = image::ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?
         .decode()
         .with_context(|| format!("{} is not a readable image", path.display()))?;
     // As in training data: transparency becomes white, not black.
@@ -449,6 +523,20 @@ fn fit_to(image: &RgbImage, w: usize, h: usize, filter: image::imageops::FilterT
     } else {
         image::imageops::resize(image, w as u32, h as u32, filter)
     }
+}
+
+/// The image centred on a white `w` x `h` canvas, and its mask on a canvas to regenerate (black)
+/// around it: outpainting.
+fn pad_to(image: &RgbImage, mask: &RgbImage, w: usize, h: usize) -> (RgbImage, RgbImage) {
+    let (x, y) = (
+        (w as i64 - image.width() as i64) / 2,
+        (h as i64 - image.height() as i64) / 2,
+    );
+    let mut canvas = RgbImage::from_pixel(w as u32, h as u32, image::Rgb([255, 255, 255]));
+    let mut canvas_mask = RgbImage::from_pixel(w as u32, h as u32, image::Rgb([0, 0, 0]));
+    image::imageops::replace(&mut canvas, image, x, y);
+    image::imageops::replace(&mut canvas_mask, mask, x, y);
+    (canvas, canvas_mask)
 }
 
 /// Encodes one (possibly non-square) canvas into tokens.

@@ -15,6 +15,7 @@ pub mod files;
 pub mod generate;
 pub mod hourglass;
 pub mod nearest;
+pub mod progress;
 pub mod score;
 pub mod sundae;
 pub mod tokens;

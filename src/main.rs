@@ -221,7 +221,8 @@ enum Command {
         /// taken as they are and data sets rendered at 64 otherwise.
         #[arg(long)]
         resolution: Option<usize>,
-        /// Use at most N images of each set on disk, evenly spread through it.
+        /// Score at most N images of SET_A (on disk), evenly spread through it, e.g. to compare at the
+        /// count of a smaller set; SET_B is always whole.
         #[arg(long)]
         max: Option<usize>,
         /// Draw this many images from the generator bundle among the sets.
@@ -258,7 +259,7 @@ struct DeviceArg {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Images per forward pass (lower it if memory runs out).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one())]
     batch_size: usize,
 }
 
@@ -270,10 +271,10 @@ struct SamplerFlags {
     steps: Option<usize>,
     /// Sampling temperature: a number, or A:B to anneal linearly from A to B [default: the bundle's
     /// sampling.toml, else 1.0:0.7].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     temperature: Option<String>,
     /// Share of tokens updated per step: a number, or A:B [default: the bundle's sampling.toml, else 0.5].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     proportion: Option<String>,
     /// Draw each token from the K most likely codes only (0 = all) [default: the bundle's
     /// sampling.toml, else 0]: cuts the long tail of unlikely codes a weak model spreads its mass over.
@@ -311,7 +312,7 @@ struct SamplingArgs {
     #[command(flatten)]
     sampler: SamplerFlags,
     /// Images denoised at once (lower it if memory runs out).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one())]
     batch_size: usize,
     /// Canvas width in pixels (a multiple of the model's token block); the model's size by default.
     #[arg(long)]
@@ -392,6 +393,9 @@ impl SamplerFlags {
         }
         if !(0.0..=1.0).contains(&proportion.start) || !(0.0..=1.0).contains(&proportion.end) {
             bail!("--proportion must lie in [0, 1]");
+        }
+        if proportion.start == 0.0 && proportion.end == 0.0 {
+            bail!("--proportion 0 updates no token: the output would be the random start");
         }
         if steps == 0 {
             bail!("--steps must be at least 1");
@@ -551,7 +555,7 @@ enum BenchCommand {
         #[arg(long, default_value = "1,8")]
         batch: String,
         /// Sampler steps timed (after one untimed step).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = at_least_one())]
         timed_steps: usize,
         /// Compute device.
         #[arg(long, default_value = "cpu")]
@@ -573,7 +577,7 @@ enum BenchCommand {
         #[arg(long, default_value = "f16,ffhq1024")]
         config: String,
         /// Images per pass.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = at_least_one())]
         batch: usize,
         /// Timed passes after one warm-up pass (the best is reported).
         #[arg(long, default_value_t = 2)]
@@ -587,8 +591,27 @@ enum BenchCommand {
     },
 }
 
+/// Whole numbers from 1 up (a batch of 0 images is no request).
+fn at_least_one() -> impl clap::builder::TypedValueParser<Value = usize> {
+    |text: &str| match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{text}' is not a whole number from 1 up")),
+    }
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(), // --help, --version
+        Err(error) => {
+            // clap's message, on one line like every other error, with the way to the help.
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or_default().trim();
+            eprintln!("{} (see --help)", first.trim_end_matches('.'));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
@@ -597,13 +620,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, so scripts and people see the whole reason.
+/// The error and its causes on one line, so scripts and people see the whole reason (a cause that
+/// only repeats the message before it, as some libraries' errors do, is said once).
 fn one_line(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .map(|e| e.to_string().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        let text = text.trim().trim_end_matches('.').to_string();
+        if parts.last().is_none_or(|last| !last.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 fn vqgan_config(name: &str) -> Result<VqGanConfig> {
@@ -877,17 +905,20 @@ fn run(cli: Cli) -> Result<()> {
                 "end-to-end s/img",
                 "peak MiB"
             );
-            for b in batch.split(',').map(|b| b.trim().parse::<usize>()) {
-                let b =
-                    b.map_err(|_| anyhow::anyhow!("--batch takes comma-separated whole numbers"))?;
+            let batches: Vec<usize> = batch
+                .split(',')
+                .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b > 0))
+                .collect::<Option<_>>()
+                .context("--batch takes comma-separated whole numbers from 1 up")?;
+            for b in batches {
                 let f = bench::generator(
                     &config,
                     &vqgan,
                     &vq_config,
                     &prior,
                     &prior_config,
-                    b.max(1),
-                    timed_steps.max(1),
+                    b,
+                    timed_steps,
                     default_steps,
                     &device,
                 );

@@ -97,7 +97,7 @@ pub fn find(
     if queries.is_empty() {
         bail!("no image to look up");
     }
-    let bar = crate::commands::progress(queries.len(), "searching");
+    let bar = crate::progress::bar(queries.len(), "searching");
     let matches: Vec<Match> = queries
         .par_iter()
         .map(|q| {
@@ -106,7 +106,7 @@ pub fn find(
             found
         })
         .collect();
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(out) = out {
         let mut tiles = Vec::with_capacity(2 * queries.len());
         for (query, found) in queries.iter().zip(&matches) {

@@ -574,3 +574,56 @@ fn the_built_in_model_samples_without_flags() {
     assert_eq!(grids.shape, [2, 8, 8]);
     grids.check_vocabulary(512).unwrap();
 }
+
+#[test]
+fn an_image_smaller_than_the_canvas_is_centred_and_its_border_generated() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let model = generator(dir);
+    let original = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 90]));
+    let image = dir.join("small.png");
+    let mask = dir.join("keep-all.png");
+    original.save(&image).unwrap();
+    RgbImage::from_pixel(16, 16, Rgb([255, 255, 255]))
+        .save(&mask)
+        .unwrap();
+    let out = dir.join("outpainted.png");
+    let out_dir = dir.join("variations");
+    let args = [
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image),
+        "--mask",
+        s(&mask),
+        "-n",
+        "1",
+        "--steps",
+        "4",
+        "--width",
+        "32",
+        "--height",
+        "16",
+        "--paste",
+        "--out",
+        s(&out),
+        "--out-dir",
+        s(&out_dir),
+    ];
+    let output = common::sundae(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("centre of the 32x16 canvas"));
+    let result = image::open(out_dir.join("0000.png")).unwrap().to_rgb8();
+    assert_eq!(result.dimensions(), (32, 16));
+    // Pasted back: the image sits in the middle (columns 8..24), pixel for pixel.
+    for y in 0..16 {
+        for x in 0..16 {
+            assert_eq!(result.get_pixel(x + 8, y), original.get_pixel(x, y));
+        }
+    }
+}

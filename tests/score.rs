@@ -271,12 +271,13 @@ fn folders_score_zero_against_themselves_and_the_features_are_cached() {
     // Again, now from the cache: the same figures.
     let again = score_json(temp.path(), &[common::s(&a), common::s(&b), "--dims", "64"]);
     assert_eq!(apart, again);
-    // --max takes an evenly spread subset.
+    // --max takes an evenly spread subset of the first set; the reference stays whole.
     let fewer = score_json(
         temp.path(),
         &[common::s(&a), common::s(&b), "--dims", "64", "--max", "66"],
     );
     assert_eq!(fewer["count_a"], 66);
+    assert_eq!(fewer["count_b"], 70);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Image files <-> CHW float pixels in [-1, 1] (SPEC.md 1.1, DECISIONS.md "Data").
 
 use super::{Loaded, Sample};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use image::imageops::FilterType;
 use image::{DynamicImage, Rgb, RgbImage, RgbaImage};
 use std::path::{Path, PathBuf};
@@ -10,6 +10,9 @@ const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
 /// Reads an image file and prepares it at `resolution` (see [`prepare`]).
 pub fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>> {
+    if path.is_dir() {
+        bail!("{} is a folder, not an image", path.display());
+    }
     let image = image::ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()

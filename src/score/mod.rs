@@ -9,7 +9,6 @@ pub mod resize;
 pub mod sets;
 pub mod stats;
 
-use crate::commands::progress;
 use crate::sundae::sample::SampleSettings;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -34,7 +33,8 @@ pub struct ScoreOptions {
     /// Side images are prepared at before the network's resize (None: folders as they are, data sets
     /// at 64).
     pub resolution: Option<usize>,
-    /// At most this many images of each set on disk, evenly spread through it.
+    /// At most this many images of the first set (if it is on disk), evenly spread through it: to
+    /// score part of a set at the count of another; the reference set is always whole.
     pub max: Option<usize>,
     /// Images per forward pass.
     pub batch_size: usize,
@@ -124,9 +124,13 @@ pub fn score(
     // minutes of feature extraction or sampling.
     let prepared: Vec<Option<sets::Prepared>> = sets
         .iter()
-        .map(|set| match set {
+        .enumerate()
+        .map(|(i, set)| match set {
             ImageSet::Generator(_) => Ok(None),
-            other => sets::prepare(other, options.resolution, options.max).map(Some),
+            other => {
+                let max = if i == 0 { options.max } else { None };
+                sets::prepare(other, options.resolution, max).map(Some)
+            }
         })
         .collect::<Result<_>>()?;
     for (which, (set, prepared)) in ["first", "second"].iter().zip(sets.iter().zip(&prepared)) {
@@ -225,13 +229,13 @@ fn compute(
     options: &ScoreOptions,
     device: &Device,
 ) -> Features {
-    let bar = progress(images.len(), "features");
+    let bar = crate::progress::bar(images.len(), "computing features of images");
     let mut values = Vec::with_capacity(images.len() * options.dims);
     for chunk in images.chunks(options.batch_size.max(1)) {
         values.extend(net.features(chunk, options.dims, device));
         bar.inc(chunk.len() as u64);
     }
-    bar.finish_and_clear();
+    bar.finish();
     Features::new(values, options.dims)
 }
 

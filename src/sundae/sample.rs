@@ -30,7 +30,9 @@ impl Schedule {
         let number = |s: &str| {
             s.trim()
                 .parse::<f64>()
-                .map_err(|_| format!("'{text}' is not a number or A:B"))
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("'{text}' is not a finite number or A:B"))
         };
         match text.split_once(':') {
             Some((a, b)) => Ok(Self {
