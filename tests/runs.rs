@@ -163,3 +163,28 @@ fn a_finished_run_extends_with_a_longer_schedule_and_refuses_other_changes() {
     assert!(out.status.success());
     assert_eq!(latest_step(&run), "step-00000015");
 }
+
+#[test]
+fn a_prior_config_may_leave_the_grid_and_vocabulary_to_the_latents_but_not_contradict_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let (latents, config) = tiny_setup(temp.path(), 5);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bare = temp.path().join("bare.toml");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("vocab_size") && !l.starts_with("grid_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&bare, &without).unwrap();
+    let run = temp.path().join("run");
+    assert!(train(&latents, &bare, &run, false).status.success());
+    let used = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(used.contains("vocab_size = 16") && used.contains("grid_height = 8"), "{used}");
+
+    let wrong = temp.path().join("wrong.toml");
+    std::fs::write(&wrong, text.replace("vocab_size = 16", "vocab_size = 32")).unwrap();
+    let error = fails(&[
+        "train", "--latents", s(&latents), "--config", s(&wrong), "--run", s(&temp.path().join("run2")),
+    ]);
+    assert!(error.contains("grids of 16 codes, but the prior models 8x8 grids of 32"), "{error}");
+}

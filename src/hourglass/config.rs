@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriorConfig {
-    /// Token vocabulary (the VQ-GAN's `n_embed`).
+    /// Token vocabulary (the VQ-GAN's `n_embed`). A training configuration may leave it and the grid
+    /// out (0): the latent set's manifest supplies them.
+    #[serde(default)]
     pub vocab_size: usize,
     /// Training grid in tokens: rows and columns.
+    #[serde(default)]
     pub grid_height: usize,
+    #[serde(default)]
     pub grid_width: usize,
     /// Model width.
     pub dim: usize,

@@ -103,9 +103,14 @@ impl Default for PriorTrainSettings {
 }
 
 impl PriorTrainConfig {
+    /// Reads and checks a configuration; one that leaves the vocabulary or grid to the latents
+    /// (0) is checked once they are filled in (`fill_from_latents`).
     pub fn read(path: &Path) -> Result<Self> {
         let config: Self = crate::bundle::read_toml(path)?;
-        config.model.validate()?;
+        let m = &config.model;
+        if m.vocab_size != 0 && m.grid_height != 0 && m.grid_width != 0 {
+            config.model.validate()?;
+        }
         if config.train.batch_size == 0 || config.train.unroll_steps == 0 {
             bail!(
                 "{}: batch_size and unroll_steps must be at least 1",
@@ -336,6 +341,23 @@ impl Checkpointed for PriorTrainer {
     }
 }
 
+/// Fills what a training configuration leaves at 0 from the latents' manifest (vocabulary, grid,
+/// label-set sizes), then checks the whole model; values it states must match the manifest.
+pub fn fill_from_latents(model: &mut PriorConfig, manifest: &latents::Manifest) -> Result<()> {
+    for (value, from_latents) in [
+        (&mut model.vocab_size, manifest.vocab_size),
+        (&mut model.grid_height, manifest.grid_height),
+        (&mut model.grid_width, manifest.grid_width),
+    ] {
+        if *value == 0 {
+            *value = from_latents;
+        }
+    }
+    fill_label_sizes(model, &manifest.labels)?;
+    model.validate()?;
+    manifest.check_prior(model)
+}
+
 /// Fills the sizes a training configuration leaves at 0 from the latents' label sets, and refuses a
 /// set they lack or a size that differs.
 pub fn fill_label_sizes(model: &mut PriorConfig, sets: &LabelSets) -> Result<()> {
@@ -421,7 +443,7 @@ pub fn train(
         config_path,
         resume,
         PriorTrainConfig::read,
-        |config: &mut PriorTrainConfig| fill_label_sizes(&mut config.model, &set.manifest.labels),
+        |config: &mut PriorTrainConfig| fill_from_latents(&mut config.model, &set.manifest),
     )?;
     let m = &config.model;
     let (manifest, grids) = (&set.manifest, &set.grids);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Reproduces the second-generation built-in generator: four emoji styles with labels.
+#   1. the styles (scripts/fetch-emoji-styles.sh), beside the built-in Twemoji;
+#   2. the VQ-GAN on all four, started from the built-in one (configs/vqgan-emoji-styles.toml);
+#   3. latents with labels: the train split with mirror images, and the held-out split;
+#   4. the labelled prior (configs/prior-emoji-styles.toml);
+#   5. the bundle (f16) with its sampler defaults, then its held-out figures.
+# Every stage resumes where it stopped when the script is run again.
+# Usage: scripts/train-emoji-styles.sh [WORK_DIR] [OUT_BUNDLE]   (default runs/emoji-styles, runs/emoji-styles/model)
+# On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji-styles.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-runs/emoji-styles}
+out=${2:-$work/model}
+styles=${STYLES:-$HOME/.cache/sundae/emoji-styles}
+mkdir -p "$work"
+cargo build --release -q ${FEATURES:+--features "$FEATURES"}
+sundae=target/release/sundae
+device=(--device "${DEVICE:-cpu}")
+data="emoji,iconify:$styles"
+scripts/fetch-emoji-styles.sh "$styles"
+
+resume_flag() { [ -f "$1/checkpoint/latest" ] && echo --resume || true; }
+
+if [ -f "$work/vqgan/checkpoint/latest" ]; then vq=(--resume); else vq=(--config configs/vqgan-emoji-styles.toml --init models/emoji); fi
+$sundae vqgan train "${device[@]}" --data "$data" "${vq[@]}" --run "$work/vqgan" --bundle "$work/vqgan-bundle" --force
+$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data "$data" --split train --flip --out "$work/latents"
+$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data "$data" --split validation --out "$work/latents-validation"
+if [ -f "$work/prior/checkpoint/latest" ]; then pr=(--resume); else pr=(--config configs/prior-emoji-styles.toml); fi
+$sundae train "${device[@]}" --latents "$work/latents" "${pr[@]}" --run "$work/prior" --vqgan "$work/vqgan-bundle"
+$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out "$out" --half --force
+cat > "$out/sampling.toml" <<'TOML'
+# Sampler defaults for this model (flags win): the reference's annealed temperature and update share.
+steps = 60
+temperature = "1.0:0.7"
+proportion = "0.5"
+TOML
+echo "generator written to $out"
+$sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
