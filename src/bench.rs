@@ -49,6 +49,16 @@ pub fn vqgan(
     let mut decode_seconds = f64::INFINITY;
     let mut encode_seconds = f64::INFINITY;
     for pass in 0..=repeats {
+        // Each pass can take minutes at megapixel sizes: say what is running.
+        let which = if pass == 0 {
+            "warm-up pass".to_string()
+        } else {
+            format!("timed pass {pass} of {repeats}")
+        };
+        eprintln!(
+            "{name}: {which}, decode then encode of {batch} image(s) at {r}x{r}",
+            r = config.resolution
+        );
         let start = Instant::now();
         let images = model.decode(tokens_to_tensor(&grids, device));
         // Reading the data back forces the work to finish on any backend.
