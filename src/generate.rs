@@ -96,7 +96,10 @@ pub fn canvas(
         width.unwrap_or(vq.resolution),
         height.unwrap_or(vq.resolution),
     );
-    if w % f != 0 || h % f != 0 || w == 0 || h == 0 {
+    if w == 0 || h == 0 {
+        bail!("--width and --height must be positive (a {w}x{h} canvas was asked for)");
+    }
+    if w % f != 0 || h % f != 0 {
         bail!("a {w}x{h} canvas is not a multiple of the VQ-GAN's {f}-pixel tokens");
     }
     prior.check_grid(h / f, w / f)?;

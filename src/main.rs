@@ -267,7 +267,7 @@ struct DeviceArg {
 #[derive(Args)]
 struct SamplerFlags {
     /// Denoising steps [default: the bundle's sampling.toml, else 100].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     steps: Option<usize>,
     /// Sampling temperature: a number, or A:B to anneal linearly from A to B [default: the bundle's
     /// sampling.toml, else 1.0:0.7].
@@ -291,7 +291,7 @@ struct SamplerFlags {
     #[arg(long)]
     keep_start_noise: bool,
     /// Random seed: the same seed gives the same images on the same device.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
     /// Draw with this label, as SET=VALUE (repeatable: --label style=noto --label name=red-heart);
     /// sets not named are left out. `sundae labels` lists what a model knows.
@@ -605,9 +605,14 @@ fn main() -> ExitCode {
         Err(error) if !error.use_stderr() => error.exit(), // --help, --version
         Err(error) => {
             // clap's message, on one line like every other error, with the way to the help.
+            // Its first paragraph (the message and, for missing arguments, their names).
             let text = error.to_string();
-            let first = text.lines().next().unwrap_or_default().trim();
-            eprintln!("{} (see --help)", first.trim_end_matches('.'));
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (see --help)", first.join(" ").trim_end_matches('.'));
             return ExitCode::from(2);
         }
     };

@@ -179,12 +179,24 @@ fn a_prior_config_may_leave_the_grid_and_vocabulary_to_the_latents_but_not_contr
     let run = temp.path().join("run");
     assert!(train(&latents, &bare, &run, false).status.success());
     let used = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(used.contains("vocab_size = 16") && used.contains("grid_height = 8"), "{used}");
+    assert!(
+        used.contains("vocab_size = 16") && used.contains("grid_height = 8"),
+        "{used}"
+    );
 
     let wrong = temp.path().join("wrong.toml");
     std::fs::write(&wrong, text.replace("vocab_size = 16", "vocab_size = 32")).unwrap();
     let error = fails(&[
-        "train", "--latents", s(&latents), "--config", s(&wrong), "--run", s(&temp.path().join("run2")),
+        "train",
+        "--latents",
+        s(&latents),
+        "--config",
+        s(&wrong),
+        "--run",
+        s(&temp.path().join("run2")),
     ]);
-    assert!(error.contains("grids of 16 codes, but the prior models 8x8 grids of 32"), "{error}");
+    assert!(
+        error.contains("grids of 16 codes, but the prior models 8x8 grids of 32"),
+        "{error}"
+    );
 }
