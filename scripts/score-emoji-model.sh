@@ -14,7 +14,7 @@ samples=${SAMPLES:-1000}
 mkdir -p "$work"
 cargo build --release -q
 sundae=target/release/sundae
-held_out=$($sundae score emoji:validation emoji:train --dims 64 --json 2>/dev/null | tail -1)
+held_out=$($sundae score emoji:validation emoji:train --json 2>/dev/null | tail -1)
 count=$(echo "$held_out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count_a"])')
 
 figure() { # LABEL ARGS...: one score, printed as {"label": ..., figures}
@@ -49,9 +49,11 @@ if [ ! -d "$work/random" ]; then
   $sundae vqgan decode --vqgan "$model" --tokens "$work/random.npy" --out "$work/random/r.png" >/dev/null
 fi
 
-echo "{\"label\": \"held-out emoji (N = $count, 64-d)\", ${held_out#\{}"
-figure "VQ-GAN reconstructions of them (N = $count, 64-d)" "$work/reconstructions" emoji:train --dims 64
-figure "model samples (N = $count, 64-d)" "$work/samples" emoji:train --dims 64 --max "$count"
-figure "decoded random tokens (N = $count, 64-d)" "$work/random" emoji:train --dims 64 --max "$count"
-figure "model samples (N = $samples, 2048-d)" "$work/samples" emoji:train
-figure "decoded random tokens (N = $samples, 2048-d)" "$work/random" emoji:train
+for dims in 2048 64; do
+  figure "held-out emoji (N = $count)" emoji:validation emoji:train --dims $dims
+  figure "VQ-GAN reconstructions of them (N = $count)" "$work/reconstructions" emoji:train --dims $dims
+  figure "model samples (N = $count)" "$work/samples" emoji:train --dims $dims --max "$count"
+  figure "decoded random tokens (N = $count)" "$work/random" emoji:train --dims $dims --max "$count"
+done
+figure "model samples (N = $samples)" "$work/samples" emoji:train
+figure "decoded random tokens (N = $samples)" "$work/random" emoji:train

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use sundae::device;
 use sundae::score::inception::FeatureNet;
-use sundae::score::stats::{Features, Gaussian, frechet_distance, precision_recall};
+use sundae::score::stats::{Features, Gaussian, check_size, frechet_distance, precision_recall};
 
 fn splitmix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E3779B97F4A7C15);
@@ -100,6 +100,7 @@ fn inception_features_equal_pytorch_fid_at_every_width() {
         let (expected, shape) = read_f32(&format!("inception_features_{dims}.npy"));
         assert_eq!(shape, [2, dims]);
         let diff = max_abs_diff(&ours, &expected);
+        eprintln!("{dims} dims: max |diff| against pytorch-fid {diff:.2e}");
         assert!(diff < 1e-4, "{dims} dims: max |diff| {diff}");
     }
 }
@@ -196,16 +197,23 @@ fn precision_and_recall_equal_numpy_for_several_k() {
 }
 
 #[test]
-fn sets_too_small_for_the_features_or_for_k_are_refused_in_one_line() {
+fn sets_too_small_for_k_are_refused_and_a_singular_covariance_is_said() {
     let a = features("score_small_a.npy"); // 60 vectors of 8 values
     let few = Features::new(a.values[..8 * 8].to_vec(), 8);
-    let error = Gaussian::of(&few).err().unwrap().to_string();
-    assert!(
-        error.contains("8 images is too small for 8-dimensional"),
-        "{error}"
-    );
     let error = precision_recall(&few, &a, 8).err().unwrap().to_string();
     assert!(error.contains("need more than k = 8"), "{error}");
+    let one = Features::new(a.values[..8].to_vec(), 8);
+    let error = Gaussian::of(&one).err().unwrap().to_string();
+    assert!(error.contains("has no covariance"), "{error}");
+    let warning = check_size(8, 8, 3).unwrap().unwrap();
+    assert!(warning.contains("singular"), "{warning}");
+    assert_eq!(check_size(9, 8, 3).unwrap(), None);
+    // A singular covariance still gives a finite, symmetric distance (no NaN from the square roots).
+    let b = features("score_small_b.npy");
+    let few_b = Features::new(b.values[..5 * 8].to_vec(), 8);
+    let fd = frechet_distance(&Gaussian::of(&few).unwrap(), &Gaussian::of(&few_b).unwrap()).unwrap();
+    let back = frechet_distance(&Gaussian::of(&few_b).unwrap(), &Gaussian::of(&few).unwrap()).unwrap();
+    assert!(fd.is_finite() && fd > 0.0 && ((fd - back) / fd).abs() < 1e-6, "{fd} {back}");
 }
 
 /// Writes `count` small PNGs of seeded noise (plus a coloured band, so sets differ in content) into `dir`.
@@ -340,8 +348,8 @@ fn bad_score_requests_are_one_line_each() {
     };
     let cases: [(&[&str], &str); 6] = [
         (
-            &[common::s(&a), common::s(&a)],
-            "10 images is too small for 2048-dimensional",
+            &[common::s(&a), "emoji:train", "-k", "10"],
+            "need more than k = 10",
         ),
         (
             &[common::s(&b), common::s(&b), "--dims", "64", "-k", "70"],

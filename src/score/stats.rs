@@ -30,19 +30,23 @@ impl Features {
     }
 }
 
-/// Refuses a set of `count` images that is too small for `dims`-dimensional statistics or for k-NN
-/// balls of `k` neighbours.
-pub fn check_size(count: usize, dims: usize, k: usize) -> Result<()> {
-    if count <= dims {
-        bail!(
-            "a set of {count} images is too small for {dims}-dimensional features: its covariance is singular \
-             (use more images than dimensions, or fewer dimensions with --dims)"
-        );
+/// Refuses a set of `count` images too small for any statistics (fewer than 2) or for k-NN balls of
+/// `k` neighbours; for a set no larger than the feature width, returns the warning to print: its
+/// covariance is singular, so its FD is computable (as pytorch-fid computes it) but biased high, and
+/// comparable only with figures of the same N and width.
+pub fn check_size(count: usize, dims: usize, k: usize) -> Result<Option<String>> {
+    if count < 2 {
+        bail!("a set of {count} image(s) has no covariance: score at least 2 images");
     }
     if count <= k {
         bail!("a set of {count} images is too small: precision and recall need more than k = {k}");
     }
-    Ok(())
+    Ok((count <= dims).then(|| {
+        format!(
+            "{count} images for {dims}-dimensional features: the covariance is singular, so FD is biased high; \
+             compare it only with figures of the same N and --dims"
+        )
+    }))
 }
 
 /// Mean and covariance (normalised by N - 1, as `np.cov`) of a set's features.
@@ -54,9 +58,7 @@ pub struct Gaussian {
 impl Gaussian {
     pub fn of(features: &Features) -> Result<Self> {
         let (n, d) = (features.count, features.dims);
-        if n <= d {
-            check_size(n, d, 0)?;
-        }
+        check_size(n, d, 0)?;
         let x = features.matrix();
         let mean: Vec<f64> = (0..d)
             .map(|j| (0..n).map(|i| x[(i, j)]).sum::<f64>() / n as f64)
