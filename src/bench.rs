@@ -157,8 +157,13 @@ pub fn generator(
         ..SampleSettings::default()
     };
     let mut marks = Vec::new();
-    let sampled = sample(prior, start, None, &settings, device, |_, _| {
-        marks.push(Instant::now())
+    // A step of a megapixel prior takes seconds: say what runs.
+    eprintln!(
+        "{name}: batch {batch}, one untimed sampler step then {timed_steps} timed, then a decode"
+    );
+    let sampled = sample(prior, start, None, &settings, device, |t, _| {
+        marks.push(Instant::now());
+        eprintln!("{name}: step {} of {} done", t + 1, timed_steps + 1);
     });
     let prior_seconds_per_step = if marks.len() > 1 {
         (marks[marks.len() - 1] - marks[0]).as_secs_f64() / (marks.len() - 1) as f64
