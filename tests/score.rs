@@ -211,9 +211,14 @@ fn sets_too_small_for_k_are_refused_and_a_singular_covariance_is_said() {
     // A singular covariance still gives a finite, symmetric distance (no NaN from the square roots).
     let b = features("score_small_b.npy");
     let few_b = Features::new(b.values[..5 * 8].to_vec(), 8);
-    let fd = frechet_distance(&Gaussian::of(&few).unwrap(), &Gaussian::of(&few_b).unwrap()).unwrap();
-    let back = frechet_distance(&Gaussian::of(&few_b).unwrap(), &Gaussian::of(&few).unwrap()).unwrap();
-    assert!(fd.is_finite() && fd > 0.0 && ((fd - back) / fd).abs() < 1e-6, "{fd} {back}");
+    let fd =
+        frechet_distance(&Gaussian::of(&few).unwrap(), &Gaussian::of(&few_b).unwrap()).unwrap();
+    let back =
+        frechet_distance(&Gaussian::of(&few_b).unwrap(), &Gaussian::of(&few).unwrap()).unwrap();
+    assert!(
+        fd.is_finite() && fd > 0.0 && ((fd - back) / fd).abs() < 1e-6,
+        "{fd} {back}"
+    );
 }
 
 /// Writes `count` small PNGs of seeded noise (plus a coloured band, so sets differ in content) into `dir`.
