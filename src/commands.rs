@@ -41,8 +41,8 @@ pub fn tokens_to_tensor(grids: &TokenGrids, device: &Device) -> Tensor<3, Int> {
 
 /// Reads the named image files at the model's resolution; any unreadable file is an error here,
 /// because the user asked for it by name.
-fn read_images(paths: &[PathBuf], resolution: usize) -> Result<Vec<Vec<f32>>> {
-    if paths.is_empty() {
+fn read_images(paths: &[PathBuf], resolution: usize, more_follow: bool) -> Result<Vec<Vec<f32>>> {
+    if paths.is_empty() && !more_follow {
         bail!("no input image given");
     }
     paths
@@ -117,7 +117,7 @@ pub fn vqgan_encode(
 ) -> Result<TokenGrids> {
     crate::files::check_new_file(out, force, &["npy"])?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
-    let pixels = read_images(inputs, config.resolution)?;
+    let pixels = read_images(inputs, config.resolution, false)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
     tokens::write_tokens(out, &grids)?;
     Ok(grids)
@@ -213,33 +213,51 @@ fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathB
     Ok(written)
 }
 
+/// What `sundae vqgan reconstruct` reconstructs: image files, and part of a data set.
+pub struct ReconstructInputs<'a> {
+    pub files: &'a [PathBuf],
+    /// A data source (`emoji`, `iconify:DIR`, ...) and its split, at most `max` images of it evenly
+    /// spread through it.
+    pub data: Option<(&'a str, crate::data::Split, Option<usize>)>,
+}
+
 /// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each,
 /// and each reconstruction as its own PNG in `out_dir` (named after its input) when given.
-/// Returns the mean PSNR in dB over the images.
+/// Returns the mean PSNR in dB over the images and how many there were.
 pub fn vqgan_reconstruct(
     bundle_dir: &Path,
-    inputs: &[PathBuf],
+    inputs: &ReconstructInputs,
     out: &Path,
     out_dir: Option<&Path>,
     force: bool,
     batch_size: usize,
     device: &Device,
-) -> Result<f64> {
+) -> Result<(f64, usize)> {
     crate::files::check_new_file(out, force, &["png"])?;
+    let resolution = bundle::read_vqgan_config(bundle_dir)?.resolution;
+    let mut names: Vec<String> = inputs
+        .files
+        .iter()
+        .map(|i| {
+            i.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut pixels = read_images(inputs.files, resolution, inputs.data.is_some())?;
+    if let Some((source, split, max)) = inputs.data {
+        let data = crate::data::load(source, resolution, split)?;
+        for i in crate::data::evenly_spaced(data.samples.len(), max.unwrap_or(usize::MAX)) {
+            names.push(data.samples[i].name.replace('/', "_"));
+            pixels.push(data.samples[i].pixels.clone());
+        }
+    }
     if let Some(dir) = out_dir {
-        let names: Vec<String> = inputs
-            .iter()
-            .map(|i| {
-                format!(
-                    "{}.png",
-                    i.file_stem().unwrap_or_default().to_string_lossy()
-                )
-            })
-            .collect();
-        crate::files::check_output_folder(dir, force, &names)?;
+        let files: Vec<String> = names.iter().map(|n| format!("{n}.png")).collect();
+        crate::files::check_output_folder(dir, force, &files)?;
     }
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
-    let pixels = read_images(inputs, config.resolution)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
     let (values, [b, _, h, w]) = decode_grids(&model, &grids, batch_size, device);
     let r = config.resolution;
@@ -253,13 +271,12 @@ pub fn vqgan_reconstruct(
     }
     if let Some(dir) = out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (i, input) in inputs.iter().enumerate() {
-            let stem = input.file_stem().unwrap_or_default().to_string_lossy();
-            images::save(&tiles[2 * i + 1], &dir.join(format!("{stem}.png")))?;
+        for (i, name) in names.iter().enumerate() {
+            images::save(&tiles[2 * i + 1], &dir.join(format!("{name}.png")))?;
         }
     }
     images::save(&images::grid(&tiles, 2), out).context("cannot write the reconstruction grid")?;
-    Ok(psnr_sum / b as f64)
+    Ok((psnr_sum / b as f64, b))
 }
 
 /// Peak signal-to-noise ratio in dB of two images in [-1, 1] (peak-to-peak range 2).

@@ -214,6 +214,13 @@ fn generate(
                 }
             },
         );
+        if let Some(step) = sampled.non_finite_at {
+            bail!(
+                "the prior's logits held NaN or infinity at step {} (batch {}): its weights may be damaged, or --precision too low",
+                step + 1,
+                chunk + 1
+            );
+        }
         prior_seconds += timer.elapsed().as_secs_f64();
         steps_taken += sampled.steps_taken as f64 * range.len() as f64;
         let timer = Instant::now();

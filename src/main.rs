@@ -487,6 +487,13 @@ enum VqganCommand {
         /// Also reconstruct the first N validation images of the built-in emoji set.
         #[arg(long, default_value_t = 0)]
         emoji: usize,
+        /// Also reconstruct a data set's images: a source as `--data` takes it, with an optional
+        /// `:train`, `:validation` (the default) or `:all` (e.g. `iconify:DIR/noto:validation`).
+        #[arg(long)]
+        data: Option<String>,
+        /// With --data: at most N of its images, evenly spread through it.
+        #[arg(long)]
+        max: Option<usize>,
         /// Also write each reconstruction as its own PNG here, named after its input (e.g. for
         /// `sundae score`).
         #[arg(long)]
@@ -1204,6 +1211,8 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             vqgan,
             out,
             emoji,
+            data: source,
+            max,
             out_dir,
             force,
             mut images,
@@ -1215,9 +1224,16 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 scratch = commands::emoji_inputs(&vqgan, emoji)?;
                 images.extend(scratch.paths.iter().cloned());
             }
-            let psnr = commands::vqgan_reconstruct(
+            let inputs = commands::ReconstructInputs {
+                files: &images,
+                data: source
+                    .as_deref()
+                    .map(|spec| data::source_and_split(spec, data::Split::Validation))
+                    .map(|(source, split)| (source, split, max)),
+            };
+            let (psnr, count) = commands::vqgan_reconstruct(
                 &vqgan,
-                &images,
+                &inputs,
                 &out,
                 out_dir.as_deref(),
                 force,
@@ -1225,9 +1241,7 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
                 &device,
             )?;
             println!(
-                "reconstructed {} image(s), mean PSNR {:.2} dB, grid written to {}",
-                images.len(),
-                psnr,
+                "reconstructed {count} image(s), mean PSNR {psnr:.2} dB, grid written to {}",
                 out.display()
             );
         }

@@ -1,6 +1,6 @@
 //! Progress of long work other than training (sampling, encoding, features, searching): a bar with a
 //! rate and an ETA on a terminal, drawn at once; plain lines off a terminal (logs, CI), at most one
-//! every ten seconds and always one at the end.
+//! every ten seconds, and one at the end of work that took more than a few seconds.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const LINE_EVERY: Duration = Duration::from_secs(10);
+/// Work shorter than this ends without a closing line off a terminal.
+const QUIET_UNDER: Duration = Duration::from_secs(3);
 
 pub struct Bar {
     bar: Option<ProgressBar>,
@@ -75,7 +77,9 @@ impl Bar {
     pub fn finish(&self) {
         match &self.bar {
             Some(bar) => bar.finish_and_clear(),
-            None if self.total > 0 => self.line(self.done.load(Ordering::Relaxed)),
+            None if self.total > 0 && self.started.elapsed() >= QUIET_UNDER => {
+                self.line(self.done.load(Ordering::Relaxed))
+            }
             None => {}
         }
     }

@@ -940,3 +940,54 @@ fn fixed_rate_figures_separate_untouched_from_replaced_tokens() {
     let context = blocks.clean_accuracy.unwrap();
     assert!((context - 0.25).abs() < 0.08, "{blocks:?}");
 }
+
+/// Logits that turn NaN from step `from` on (a model whose numbers overflow).
+struct TurnsNan {
+    vocab: usize,
+    from: usize,
+    calls: std::cell::Cell<usize>,
+}
+
+impl Denoiser for TurnsNan {
+    fn logits(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, h, w] = tokens.dims();
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        let value = if call >= self.from { f32::NAN } else { 0.0 };
+        Tensor::full([b, h * w, self.vocab], value, &tokens.device())
+    }
+}
+
+#[test]
+fn the_sampler_stops_at_the_first_step_whose_logits_are_not_finite() {
+    let model = TurnsNan {
+        vocab: 6,
+        from: 3,
+        calls: std::cell::Cell::new(0),
+    };
+    let settings = SampleSettings {
+        steps: 10,
+        early_stop: false,
+        ..SampleSettings::default()
+    };
+    let sampled = sample(
+        &model,
+        start(2, 6, 1),
+        None,
+        &settings,
+        &device::cpu(),
+        |_, _| {},
+    );
+    assert_eq!(sampled.non_finite_at, Some(3));
+    assert_eq!(sampled.steps_taken, 3);
+    let healthy = Uniform { vocab: 6 };
+    let sampled = sample(
+        &healthy,
+        start(2, 6, 1),
+        None,
+        &settings,
+        &device::cpu(),
+        |_, _| {},
+    );
+    assert_eq!(sampled.non_finite_at, None);
+}

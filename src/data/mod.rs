@@ -40,6 +40,25 @@ pub struct Loaded {
     pub skipped: Vec<String>,
 }
 
+/// `count` indices spread evenly over `0..len` (all of them when `count >= len`): a subset that
+/// samples the whole of an ordered set (the emoji sets are ordered by code, so a prefix would be all
+/// flags).
+pub fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
+    let count = count.min(len);
+    (0..count).map(|i| i * len / count).collect()
+}
+
+/// A data source with an optional `:train`, `:validation` or `:all` suffix (`emoji:train`,
+/// `emoji,iconify:DIR:validation`): the source and the split (`default` without a suffix).
+pub fn source_and_split(spec: &str, default: Split) -> (&str, Split) {
+    match spec.rsplit_once(':') {
+        Some((rest, "train")) => (rest, Split::Train),
+        Some((rest, "validation")) => (rest, Split::Validation),
+        Some((rest, "all")) => (rest, Split::All),
+        _ => (spec, default),
+    }
+}
+
 /// Whether every part of a data source has a held-out split (`emoji`, `iconify:DIR`); a plain image
 /// folder has none: all of it is training data.
 pub fn has_splits(source: &str) -> bool {
@@ -76,4 +95,33 @@ pub fn load(source: &str, resolution: usize, split: Split) -> Result<Loaded> {
         );
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Split, evenly_spaced, source_and_split};
+
+    #[test]
+    fn evenly_spaced_indices_cover_the_whole_range() {
+        assert_eq!(evenly_spaced(177, 4), vec![0, 44, 88, 132]);
+        assert_eq!(evenly_spaced(10, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(evenly_spaced(3, 8), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_split_suffix_is_read_off_the_source() {
+        assert_eq!(source_and_split("emoji", Split::All), ("emoji", Split::All));
+        assert_eq!(
+            source_and_split("emoji:train", Split::All),
+            ("emoji", Split::Train)
+        );
+        assert_eq!(
+            source_and_split("emoji,iconify:/x/y:validation", Split::All),
+            ("emoji,iconify:/x/y", Split::Validation)
+        );
+        assert_eq!(
+            source_and_split("iconify:/x/y", Split::Train),
+            ("iconify:/x/y", Split::Train)
+        );
+    }
 }

@@ -32,12 +32,7 @@ impl ImageSet {
                 Self::Folder(path.to_path_buf())
             });
         }
-        let (source, split) = match spec.rsplit_once(':') {
-            Some((rest, "train")) => (rest, Split::Train),
-            Some((rest, "validation")) => (rest, Split::Validation),
-            Some((rest, "all")) => (rest, Split::All),
-            _ => (spec, Split::All),
-        };
+        let (source, split) = data::source_and_split(spec, Split::All);
         if source.is_empty() || !data::has_splits(source) {
             bail!(
                 "image set '{spec}' is neither a folder, a generator bundle, nor a data set such as emoji:train"
@@ -54,12 +49,6 @@ impl ImageSet {
 pub struct Prepared {
     pub images: Vec<RgbImage>,
     pub identity: String,
-}
-
-/// `count` indices spread evenly over `0..len` (all of them when `count >= len`).
-pub fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
-    let count = count.min(len);
-    (0..count).map(|i| i * len / count).collect()
 }
 
 /// An image file at its own size (`resolution` None, as pytorch-fid reads it) or prepared like training
@@ -86,7 +75,7 @@ pub fn prepare(set: &ImageSet, resolution: Option<usize>, max: Option<usize>) ->
             if files.is_empty() {
                 bail!("{} holds no image (png, jpg, jpeg, webp)", dir.display());
             }
-            let picked = evenly_spaced(files.len(), max.unwrap_or(usize::MAX));
+            let picked = data::evenly_spaced(files.len(), max.unwrap_or(usize::MAX));
             let mut identity = format!("folder resolution={resolution:?}\n");
             let mut out = Vec::with_capacity(picked.len());
             for i in picked {
@@ -108,7 +97,7 @@ pub fn prepare(set: &ImageSet, resolution: Option<usize>, max: Option<usize>) ->
         ImageSet::Data { source, split } => {
             let side = resolution.unwrap_or(DATA_RESOLUTION);
             let loaded = data::load(source, side, *split)?;
-            let picked = evenly_spaced(loaded.samples.len(), max.unwrap_or(usize::MAX));
+            let picked = data::evenly_spaced(loaded.samples.len(), max.unwrap_or(usize::MAX));
             let mut identity = format!(
                 "data {source} {split:?} resolution={side} sundae={}\n",
                 env!("CARGO_PKG_VERSION")

@@ -177,6 +177,9 @@ pub struct Sampled {
     pub grids: Grids,
     /// Steps run before every sample froze (or all of them).
     pub steps_taken: usize,
+    /// The first step (0-based) whose logits held NaN or infinity, when one did: the sampler stops
+    /// there, since every draw after it is noise (damaged weights, an overflow in low precision).
+    pub non_finite_at: Option<usize>,
 }
 
 const KEEP_STREAM: u64 = 11;
@@ -235,6 +238,14 @@ pub fn sample<M: Denoiser>(
             )
         });
         let mut logits = guided_logits(model, input, fill, settings);
+        // One reduction per step: a model that turns non-finite would otherwise write noise silently.
+        if !logits.clone().is_finite().all().into_scalar::<bool>() {
+            return Sampled {
+                grids: x,
+                steps_taken: t,
+                non_finite_at: Some(t),
+            };
+        }
         if settings.exclude_noise {
             logits = exclude_noise(logits, &rows, &active_rows(&noise, &active, n));
         }
@@ -276,6 +287,7 @@ pub fn sample<M: Denoiser>(
     Sampled {
         grids: x,
         steps_taken,
+        non_finite_at: None,
     }
 }
 

@@ -506,17 +506,11 @@ fn validation_images(
     } else {
         train.samples.clone()
     };
-    let picked = evenly_spaced(samples.len(), count.max(1));
+    let picked = data::evenly_spaced(samples.len(), count.max(1));
     Ok(picked
         .into_iter()
         .map(|i| samples[i].pixels.clone())
         .collect())
-}
-
-/// `count` indices spread evenly over `0..len` (all of them when `count >= len`).
-fn evenly_spaced(len: usize, count: usize) -> Vec<usize> {
-    let count = count.min(len);
-    (0..count).map(|i| i * len / count).collect()
 }
 
 /// Reconstructs the validation images, writes input | reconstruction pairs, returns their PSNR.
@@ -561,16 +555,4 @@ pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()>
         &trainer.model.valid(),
         crate::bundle::Storage::F32,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::evenly_spaced;
-
-    #[test]
-    fn evenly_spaced_indices_cover_the_whole_range() {
-        assert_eq!(evenly_spaced(177, 4), vec![0, 44, 88, 132]);
-        assert_eq!(evenly_spaced(10, 5), vec![0, 2, 4, 6, 8]);
-        assert_eq!(evenly_spaced(3, 8), vec![0, 1, 2]);
-    }
 }
