@@ -1,6 +1,6 @@
 //! Benchmarks that print figures (never pass/fail): VQ-GAN decode time and peak memory.
 
-use crate::commands::tokens_to_tensor;
+use crate::vqgan::batch::tokens_to_tensor;
 use crate::tokens::TokenGrids;
 use crate::vqgan::{VqGan, VqGanConfig};
 use burn::tensor::Device;
@@ -175,7 +175,7 @@ pub fn generator(
         shape: [batch, side, side],
     };
     let timer = Instant::now();
-    let _ = crate::commands::decode_grids(vqgan, &grids, batch, device);
+    let _ = crate::vqgan::batch::decode_grids(vqgan, &grids, batch, device);
     let decoder_seconds_per_image = timer.elapsed().as_secs_f64() / batch as f64;
     GeneratorFigures {
         config: name.to_string(),

@@ -2,11 +2,12 @@
 //! The CLI (`main.rs`) parses arguments and calls these; these call the model code.
 
 use crate::bundle;
-use crate::data::images;
+use crate::data::images::{self, psnr};
 use crate::tokens::{self, TokenGrids};
-use crate::vqgan::{VqGan, VqGanConfig};
+use crate::vqgan::VqGanConfig;
+use crate::vqgan::batch::{decode_grids, encode_images};
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
 /// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
@@ -25,20 +26,6 @@ pub fn vqgan_import(
     Ok(config)
 }
 
-/// Images `[B, 3, R, R]` from prepared CHW pixel buffers.
-pub fn images_to_tensor(pixels: &[Vec<f32>], resolution: usize, device: &Device) -> Tensor<4> {
-    let flat: Vec<f32> = pixels.iter().flatten().copied().collect();
-    Tensor::from_data(
-        TensorData::new(flat, [pixels.len(), 3, resolution, resolution]),
-        device,
-    )
-}
-
-/// Token grids as an integer tensor `[B, h, w]`.
-pub fn tokens_to_tensor(grids: &TokenGrids, device: &Device) -> Tensor<3, Int> {
-    Tensor::from_data(TensorData::new(grids.values.clone(), grids.shape), device)
-}
-
 /// Reads the named image files at the model's resolution; any unreadable file is an error here,
 /// because the user asked for it by name.
 fn read_images(paths: &[PathBuf], resolution: usize, more_follow: bool) -> Result<Vec<Vec<f32>>> {
@@ -49,61 +36,6 @@ fn read_images(paths: &[PathBuf], resolution: usize, more_follow: bool) -> Resul
         .iter()
         .map(|p| images::load_image(p, resolution))
         .collect()
-}
-
-/// Encodes images in chunks of `batch_size`, returning token grids `[B, h, w]`.
-pub fn encode_images(
-    model: &VqGan,
-    pixels: &[Vec<f32>],
-    resolution: usize,
-    batch_size: usize,
-    device: &Device,
-) -> TokenGrids {
-    let bar = crate::progress::bar(pixels.len(), "encoding images");
-    let mut values = Vec::new();
-    let mut shape = [0, 0, 0];
-    for chunk in pixels.chunks(batch_size.max(1)) {
-        let grid = model.encode(images_to_tensor(chunk, resolution, device));
-        let [_, h, w] = grid.dims();
-        shape = [shape[0] + chunk.len(), h, w];
-        values.extend(grid.into_data().iter::<i64>());
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish();
-    TokenGrids { values, shape }
-}
-
-/// Decodes token grids in chunks of `batch_size` into CHW images in [-1, 1] `[B, 3, H, W]`.
-pub fn decode_grids(
-    model: &VqGan,
-    grids: &TokenGrids,
-    batch_size: usize,
-    device: &Device,
-) -> (Vec<f32>, [usize; 4]) {
-    let [b, h, w] = grids.shape;
-    let per_grid = h * w;
-    // A bar only when there is more than one batch (sampling decodes one batch at a time).
-    let bar = (b > batch_size.max(1)).then(|| crate::progress::bar(b, "decoding grids"));
-    let mut values = Vec::new();
-    let mut shape = [0, 3, 0, 0];
-    for start in (0..b).step_by(batch_size.max(1)) {
-        let end = (start + batch_size.max(1)).min(b);
-        let chunk = TokenGrids {
-            values: grids.values[start * per_grid..end * per_grid].to_vec(),
-            shape: [end - start, h, w],
-        };
-        let decoded = model.decode(tokens_to_tensor(&chunk, device));
-        let [_, c, hh, ww] = decoded.dims();
-        shape = [end, c, hh, ww];
-        values.extend(decoded.into_data().iter::<f32>());
-        if let Some(bar) = &bar {
-            bar.inc((end - start) as u64);
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish();
-    }
-    (values, shape)
 }
 
 /// `sundae vqgan encode`: images -> `.npy` token grids.
@@ -277,17 +209,6 @@ pub fn vqgan_reconstruct(
     }
     images::save(&images::grid(&tiles, 2), out).context("cannot write the reconstruction grid")?;
     Ok((psnr_sum / b as f64, b))
-}
-
-/// Peak signal-to-noise ratio in dB of two images in [-1, 1] (peak-to-peak range 2).
-pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| ((x - y) as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (4.0 / mse.max(1e-12)).log10()
 }
 
 /// `sundae encode`: a whole data set -> latent shards + manifest (see `data::latents`).

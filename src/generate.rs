@@ -1,7 +1,7 @@
 //! `sundae sample`, `sundae inpaint` and `sundae bundle`: generation with a full generator bundle.
 
 use crate::bundle::{self, check_stages_agree};
-use crate::commands::decode_grids;
+use crate::vqgan::batch::decode_grids;
 use crate::data::images;
 use crate::hourglass::Prior;
 use crate::sundae::mask::{keep_pixels, keep_tokens};
@@ -17,6 +17,82 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The sampler as a user asks for it: what is None falls back on the bundle's `sampling.toml`, then
+/// on the built-in defaults (`sample::DEFAULT_*`). This is the one place the three meet.
+#[derive(Debug, Clone)]
+pub struct SamplerRequest {
+    pub steps: Option<usize>,
+    /// `A` or `A:B`.
+    pub temperature: Option<String>,
+    pub proportion: Option<String>,
+    pub top_k: Option<usize>,
+    pub min_steps: usize,
+    pub early_stop: bool,
+    pub exclude_noise: bool,
+    pub seed: u64,
+    /// `SET=VALUE` requests.
+    pub labels: Vec<String>,
+    pub guidance: f64,
+}
+
+impl SamplerRequest {
+    /// The settings for the generator bundle in `model_dir`, every value checked.
+    pub fn resolve(&self, model_dir: &Path) -> Result<SampleSettings> {
+        use crate::sundae::sample::{
+            DEFAULT_PROPORTION, DEFAULT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, Schedule,
+        };
+        let bundle = bundle::read_sampling_defaults(model_dir)?;
+        let schedule = |flag: &Option<String>, from_bundle: Option<String>, default: Schedule, name| {
+            match flag.clone().or(from_bundle) {
+                Some(text) => Schedule::parse(&text).map_err(|e| anyhow::anyhow!("--{name}: {e}")),
+                None => Ok(default),
+            }
+        };
+        let steps = self.steps.or(bundle.steps).unwrap_or(DEFAULT_STEPS);
+        let temperature = schedule(
+            &self.temperature,
+            bundle.temperature,
+            DEFAULT_TEMPERATURE,
+            "temperature",
+        )?;
+        let proportion = schedule(
+            &self.proportion,
+            bundle.proportion,
+            DEFAULT_PROPORTION,
+            "proportion",
+        )?;
+        if temperature.start <= 0.0 || temperature.end <= 0.0 {
+            bail!("--temperature must be positive");
+        }
+        if !(0.0..=1.0).contains(&proportion.start) || !(0.0..=1.0).contains(&proportion.end) {
+            bail!("--proportion must lie in [0, 1]");
+        }
+        if proportion.start == 0.0 && proportion.end == 0.0 {
+            bail!("--proportion 0 updates no token: the output would be the random start");
+        }
+        if steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        if !self.guidance.is_finite() {
+            bail!("--guidance must be a finite number");
+        }
+        let label_sets = crate::data::labels::LabelSets::read(model_dir)?;
+        Ok(SampleSettings {
+            steps,
+            temperature,
+            proportion,
+            min_steps: self.min_steps,
+            early_stop: self.early_stop,
+            exclude_noise: self.exclude_noise,
+            top_k: self.top_k.or(bundle.top_k).unwrap_or(DEFAULT_TOP_K),
+            seed: self.seed,
+            labels: label_sets.parse_requests(&self.labels)?,
+            null_labels: label_sets.nulls(),
+            guidance: self.guidance,
+        })
+    }
+}
 
 /// Where and how to write generated images.
 pub struct Outputs {

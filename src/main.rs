@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use sundae::device::Precision;
 use sundae::generate::{self, Outputs};
 use sundae::hourglass::PriorConfig;
-use sundae::sundae::sample::{SampleSettings, Schedule};
+use sundae::sundae::sample::{DEFAULT_MIN_STEPS, SampleSettings};
 use sundae::{bench, bundle, commands, data, device, vqgan::VqGanConfig};
 
 #[derive(Parser)]
@@ -281,7 +281,7 @@ struct SamplerFlags {
     #[arg(long)]
     top_k: Option<usize>,
     /// No sample freezes before this step.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_MIN_STEPS)]
     min_steps: usize,
     /// Run every step even when all samples have stopped changing.
     #[arg(long)]
@@ -375,49 +375,21 @@ impl SamplingArgs {
 }
 
 impl SamplerFlags {
-    /// The flags, falling back on the bundle's sampling.toml and then on the documented defaults.
+    /// The sampler as these flags ask for it, resolved against the bundle's defaults.
     fn settings(&self, model_dir: &std::path::Path) -> Result<SampleSettings> {
-        let bundle = bundle::read_sampling_defaults(model_dir)?;
-        let pick = |flag: &Option<String>, from_bundle: Option<String>, default: &str| {
-            flag.clone()
-                .or(from_bundle)
-                .unwrap_or_else(|| default.to_string())
-        };
-        let steps = self.steps.or(bundle.steps).unwrap_or(100);
-        let temperature = Schedule::parse(&pick(&self.temperature, bundle.temperature, "1.0:0.7"))
-            .map_err(|e| anyhow::anyhow!("--temperature: {e}"))?;
-        let proportion = Schedule::parse(&pick(&self.proportion, bundle.proportion, "0.5"))
-            .map_err(|e| anyhow::anyhow!("--proportion: {e}"))?;
-        if temperature.start <= 0.0 || temperature.end <= 0.0 {
-            bail!("--temperature must be positive");
-        }
-        if !(0.0..=1.0).contains(&proportion.start) || !(0.0..=1.0).contains(&proportion.end) {
-            bail!("--proportion must lie in [0, 1]");
-        }
-        if proportion.start == 0.0 && proportion.end == 0.0 {
-            bail!("--proportion 0 updates no token: the output would be the random start");
-        }
-        if steps == 0 {
-            bail!("--steps must be at least 1");
-        }
-        if !self.guidance.is_finite() {
-            bail!("--guidance must be a finite number");
-        }
-        let label_sets = data::labels::LabelSets::read(model_dir)?;
-        let labels = label_sets.parse_requests(&self.labels)?;
-        Ok(SampleSettings {
-            steps,
-            temperature,
-            proportion,
+        generate::SamplerRequest {
+            steps: self.steps,
+            temperature: self.temperature.clone(),
+            proportion: self.proportion.clone(),
+            top_k: self.top_k,
             min_steps: self.min_steps,
             early_stop: !self.no_early_stop,
             exclude_noise: !self.keep_start_noise,
-            top_k: self.top_k.or(bundle.top_k).unwrap_or(0),
             seed: self.seed,
-            labels,
-            null_labels: label_sets.nulls(),
+            labels: self.labels.clone(),
             guidance: self.guidance,
-        })
+        }
+        .resolve(model_dir)
     }
 }
 

@@ -2,7 +2,7 @@
 //! each query is compared pixel by pixel with every data image and its mirror image (the emoji
 //! prior's latents hold both), scored by PSNR as `vqgan reconstruct` scores reconstructions.
 
-use crate::commands::psnr;
+use crate::data::images::psnr;
 use crate::data::augment::mirrored as mirror;
 use crate::data::images;
 use crate::data::{Loaded, Sample, Split};

@@ -3,7 +3,7 @@
 use burn::tensor::{Distribution, Tensor};
 use std::path::Path;
 use std::process::Command;
-use sundae::commands::images_to_tensor;
+use sundae::vqgan::batch::images_to_tensor;
 use sundae::data::{Split, load};
 use sundae::device;
 use sundae::train::batches::batch_indices;

@@ -164,3 +164,14 @@ pub fn load_folder(dir: &Path, resolution: usize) -> Result<Loaded> {
     }
     Ok(loaded)
 }
+
+/// Peak signal-to-noise ratio in dB of two images in [-1, 1] (peak-to-peak range 2).
+pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (4.0 / mse.max(1e-12)).log10()
+}

@@ -76,20 +76,31 @@ pub struct SampleSettings {
     pub guidance: f64,
 }
 
+/// The built-in sampler defaults (the reference's FFHQ1024 settings), used where neither a flag nor a
+/// bundle's `sampling.toml` says otherwise.
+pub const DEFAULT_STEPS: usize = 100;
+pub const DEFAULT_TEMPERATURE: Schedule = Schedule {
+    start: 1.0,
+    end: 0.7,
+};
+pub const DEFAULT_PROPORTION: Schedule = Schedule {
+    start: 0.5,
+    end: 0.5,
+};
+pub const DEFAULT_TOP_K: usize = 0;
+pub const DEFAULT_MIN_STEPS: usize = 10;
+
 impl Default for SampleSettings {
     fn default() -> Self {
         Self {
-            steps: 100,
-            temperature: Schedule {
-                start: 1.0,
-                end: 0.7,
-            },
-            proportion: Schedule::constant(0.5),
-            min_steps: 10,
+            steps: DEFAULT_STEPS,
+            temperature: DEFAULT_TEMPERATURE,
+            proportion: DEFAULT_PROPORTION,
+            min_steps: DEFAULT_MIN_STEPS,
             early_stop: true,
             seed: 0,
             exclude_noise: true,
-            top_k: 0,
+            top_k: DEFAULT_TOP_K,
             labels: Vec::new(),
             null_labels: Vec::new(),
             guidance: 0.0,

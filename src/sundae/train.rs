@@ -1,7 +1,7 @@
 //! SUNDAE training of the prior (SPEC.md 3): corruption, unrolled loss, AdamW, exact resume.
 
 use super::corrupt::corrupt;
-use super::sample::{Grids, SampleSettings, Schedule, sample};
+use super::sample::{Grids, SampleSettings, sample};
 use super::unroll::unrolled_loss;
 use crate::bundle::write_atomic;
 use crate::data::labels::LabelSets;
@@ -553,10 +553,6 @@ pub fn train(
             let model = trainer.model.valid();
             let settings = SampleSettings {
                 steps: s.sample_steps,
-                temperature: Schedule {
-                    start: 1.0,
-                    end: 0.7,
-                },
                 seed: s.seed,
                 ..SampleSettings::default()
             };
@@ -572,7 +568,7 @@ pub fn train(
                 values: sampled.grids.tokens,
                 shape: [s.samples.max(1), shape.0, shape.1],
             };
-            let (values, [b, _, h, w]) = crate::commands::decode_grids(vqgan, &grids, 8, device);
+            let (values, [b, _, h, w]) = crate::vqgan::batch::decode_grids(vqgan, &grids, 8, device);
             let tiles: Vec<_> = (0..b)
                 .map(|i| {
                     crate::data::images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)

@@ -1,5 +1,6 @@
 //! The first stage: a taming-transformers compatible VQ-GAN.
 
+pub mod batch;
 pub mod blocks;
 pub mod codebook;
 pub mod config;

@@ -6,7 +6,7 @@ use super::loss::{self, Reconstruction};
 use super::lpips::Lpips;
 use super::{VqGan, VqGanConfig};
 use crate::bundle::write_atomic;
-use crate::commands::images_to_tensor;
+use crate::vqgan::batch::images_to_tensor;
 use crate::data::{self, Split, images};
 use crate::train::fit::{
     Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
