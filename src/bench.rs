@@ -1,7 +1,7 @@
 //! Benchmarks that print figures (never pass/fail): VQ-GAN decode time and peak memory.
 
-use crate::vqgan::batch::tokens_to_tensor;
 use crate::tokens::TokenGrids;
+use crate::vqgan::batch::tokens_to_tensor;
 use crate::vqgan::{VqGan, VqGanConfig};
 use burn::tensor::Device;
 use std::time::Instant;

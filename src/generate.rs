@@ -1,7 +1,6 @@
 //! `sundae sample`, `sundae inpaint` and `sundae bundle`: generation with a full generator bundle.
 
 use crate::bundle::{self, check_stages_agree};
-use crate::vqgan::batch::decode_grids;
 use crate::data::images;
 use crate::hourglass::Prior;
 use crate::sundae::mask::{keep_pixels, keep_tokens};
@@ -10,6 +9,7 @@ use crate::sundae::train::{PriorTrainConfig, PriorTrainer};
 use crate::tokens::TokenGrids;
 use crate::train::fit::Checkpointed;
 use crate::train::{RunDir, SplitMix};
+use crate::vqgan::batch::decode_grids;
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -43,7 +43,10 @@ impl SamplerRequest {
             DEFAULT_PROPORTION, DEFAULT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, Schedule,
         };
         let bundle = bundle::read_sampling_defaults(model_dir)?;
-        let schedule = |flag: &Option<String>, from_bundle: Option<String>, default: Schedule, name| {
+        let schedule = |flag: &Option<String>,
+                        from_bundle: Option<String>,
+                        default: Schedule,
+                        name| {
             match flag.clone().or(from_bundle) {
                 Some(text) => Schedule::parse(&text).map_err(|e| anyhow::anyhow!("--{name}: {e}")),
                 None => Ok(default),

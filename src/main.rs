@@ -1,14 +1,13 @@
 //! The `sundae` command line: argument parsing and nothing else.
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use sundae::device::Precision;
 use sundae::generate::{self, Outputs};
-use sundae::hourglass::PriorConfig;
 use sundae::sundae::sample::{DEFAULT_MIN_STEPS, SampleSettings};
-use sundae::{bench, bundle, commands, data, device, vqgan::VqGanConfig};
+use sundae::{bundle, commands, data, device};
 
 #[derive(Parser)]
 #[command(
@@ -55,9 +54,9 @@ enum Command {
         /// Encode only every N-th shard, starting at I (I/N), to share the work between machines.
         #[arg(long)]
         shard: Option<String>,
-        /// Part of the emoji set: train, validation or all (folders are always whole).
-        #[arg(long, default_value = "train")]
-        split: String,
+        /// Part of the emoji sets (folders are always whole).
+        #[arg(long, value_enum, default_value_t = data::Split::Train)]
+        split: data::Split,
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -177,9 +176,9 @@ enum Command {
         /// The data set to search: an image folder or `emoji`.
         #[arg(long, default_value = "emoji")]
         data: String,
-        /// Part of the emoji set to search: train, validation or all.
-        #[arg(long, default_value = "train")]
-        split: String,
+        /// Part of the emoji set to search.
+        #[arg(long, value_enum, default_value_t = data::Split::Train)]
+        split: data::Split,
         /// Side in pixels that every image is compared at (the model's resolution).
         #[arg(long, default_value_t = 64)]
         resolution: usize,
@@ -352,7 +351,7 @@ impl SamplingArgs {
     }
 
     fn settings(&self) -> Result<SampleSettings> {
-        self.sampler.settings(self.model_dir())
+        self.sampler.request().resolve(self.model_dir())
     }
 
     /// The generation job these flags describe, for `count` images.
@@ -375,8 +374,8 @@ impl SamplingArgs {
 }
 
 impl SamplerFlags {
-    /// The sampler as these flags ask for it, resolved against the bundle's defaults.
-    fn settings(&self, model_dir: &std::path::Path) -> Result<SampleSettings> {
+    /// The sampler as these flags ask for it (resolved against a bundle's defaults by the library).
+    fn request(&self) -> generate::SamplerRequest {
         generate::SamplerRequest {
             steps: self.steps,
             temperature: self.temperature.clone(),
@@ -389,7 +388,6 @@ impl SamplerFlags {
             labels: self.labels.clone(),
             guidance: self.guidance,
         }
-        .resolve(model_dir)
     }
 }
 
@@ -618,73 +616,9 @@ fn one_line(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn vqgan_config(name: &str) -> Result<VqGanConfig> {
-    let config = match VqGanConfig::preset(name) {
-        Some(config) => config,
-        None => {
-            let text = std::fs::read_to_string(name).map_err(|e| {
-                anyhow::anyhow!("'{name}' is neither a preset (tiny, emoji64, f16, ffhq1024) nor a readable file: {e}")
-            })?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {}", e.message()))?
-        }
-    };
-    config.validate()?;
-    Ok(config)
-}
-
-/// A generator to benchmark: a named configuration with random weights (or the built-in model for
-/// `emoji` when it exists), or a bundle directory. Also returns the configuration's default steps.
-fn bench_generator(
-    name: &str,
-    device: &burn::tensor::Device,
-) -> Result<(
-    VqGanConfig,
-    sundae::vqgan::VqGan,
-    PriorConfig,
-    sundae::hourglass::Prior,
-    usize,
-)> {
-    let random = |vq: VqGanConfig, prior: PriorConfig, steps| {
-        let vqgan = sundae::vqgan::VqGan::new(&vq, device);
-        let model = sundae::hourglass::Prior::new(&prior, device);
-        Ok((vq, vqgan, prior, model, steps))
-    };
-    match name {
-        "ffhq1024" => random(VqGanConfig::ffhq1024(), PriorConfig::ffhq1024(), 100),
-        "ffhq256" => random(VqGanConfig::taming_f16(), PriorConfig::ffhq256(), 100),
-        "tiny" => random(VqGanConfig::tiny(), PriorConfig::tiny(), 20),
-        "emoji"
-            if !bundle::default_model_dir()
-                .join(bundle::PRIOR_CONFIG)
-                .is_file() =>
-        {
-            eprintln!("no built-in model yet: random weights in the emoji shape");
-            random(VqGanConfig::emoji64(), PriorConfig::emoji(), 50)
-        }
-        other => {
-            let dir = if other == "emoji" {
-                bundle::default_model_dir()
-            } else {
-                PathBuf::from(other)
-            };
-            let (vq, vqgan, prior_config, prior) = bundle::load_generator(&dir, device)?;
-            Ok((vq, vqgan, prior_config, prior, 50))
-        }
-    }
-}
-
-fn parse_split(name: &str) -> Result<data::Split> {
-    match name {
-        "train" => Ok(data::Split::Train),
-        "validation" => Ok(data::Split::Validation),
-        "all" => Ok(data::Split::All),
-        other => bail!("unknown split '{other}': expected train, validation or all"),
-    }
-}
-
 fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Vqgan(command) => run_vqgan(command),
+    let report: Box<dyn std::fmt::Display> = match cli.command {
+        Command::Vqgan(command) => run_vqgan(command)?,
         Command::Evaluate {
             model,
             latents,
@@ -693,80 +627,21 @@ fn run(cli: Cli) -> Result<()> {
             blocks,
             rates,
             device: d,
-        } => {
-            if !(0.0..=1.0).contains(&block_share) {
-                bail!("--block-share: {block_share} is not in [0, 1]");
-            }
-            if let Some(bad) = rates.iter().find(|r| !(0.0..=1.0).contains(*r)) {
-                bail!("--rates: {bad} is not in [0, 1]");
-            }
-            let device = device::parse(&d.device)?;
-            let model = model.unwrap_or_else(bundle::default_model_dir);
-            let (_, _, prior_config, prior) = bundle::load_generator(&model, &device)?;
-            let set = data::latents::load(&latents)?;
-            set.manifest
-                .check_prior(&prior_config)
-                .with_context(|| latents.display().to_string())?;
-            let labels = sundae::sundae::train::model_labels(&prior_config, &set)
-                .with_context(|| latents.display().to_string())?;
-            let grids = set.grids;
-            let e = sundae::sundae::evaluate::evaluate(
-                &prior,
-                &grids,
-                &labels,
-                prior_config.vocab_size,
-                unroll_steps.max(1),
+        } => Box::new(commands::prior::evaluate_latents(
+            &commands::prior::EvaluateRequest {
+                model: &model.unwrap_or_else(bundle::default_model_dir),
+                latents: &latents,
+                unroll_steps,
                 block_share,
-                d.batch_size,
-                &device,
-            );
-            println!(
-                "{} grids: loss {:.4} (per unroll step {}), token accuracy {:.4}, codebook usage {:.3}",
-                e.grids,
-                e.loss,
-                e.step_losses
-                    .iter()
-                    .map(|l| format!("{l:.4}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                e.accuracy,
-                e.codebook_usage
-            );
-            println!("{}", serde_json::to_string(&e)?);
-            use sundae::sundae::evaluate::{at_rate, in_blocks};
-            let vocab = prior_config.vocab_size;
-            let figures = rates
-                .iter()
-                .map(|&rate| {
-                    (
-                        format!("rate {rate:.2}"),
-                        at_rate(&prior, &grids, &labels, vocab, rate, d.batch_size, &device),
-                    )
-                })
-                .chain(blocks.then(|| {
-                    (
-                        "blocks".to_string(),
-                        in_blocks(&prior, &grids, &labels, vocab, d.batch_size, &device),
-                    )
-                }));
-            for (name, r) in figures {
-                let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
-                println!(
-                    "{name}: accuracy {} on untouched tokens, {} on replaced ones (loss {}); a replaced token kept at {}",
-                    show(r.clean_accuracy),
-                    show(r.corrupted_accuracy),
-                    show(r.corrupted_loss),
-                    show(r.kept_noise)
-                );
-                println!("{}", serde_json::to_string(&r)?);
-            }
-            Ok(())
-        }
+                blocks,
+                rates: &rates,
+                batch_size: d.batch_size,
+            },
+            &device::parse(&d.device)?,
+        )?),
         Command::Sample { sampling, count } => {
             let device = device::parse_with_precision(&sampling.device, sampling.precision)?;
-            let report = generate::sample_images(&sampling.job(count)?, &device)?;
-            println!("{} -> {}", report.line(), sampling.out.display());
-            Ok(())
+            Box::new(commands::generate::sample(&sampling.job(count)?, &device)?)
         }
         Command::Inpaint {
             image,
@@ -785,9 +660,11 @@ fn run(cli: Cli) -> Result<()> {
                 paste,
                 show_input,
             };
-            let report = generate::inpaint(&sampling.job(count)?, &input, &device)?;
-            println!("{} -> {}", report.line(), sampling.out.display());
-            Ok(())
+            Box::new(commands::generate::inpaint(
+                &sampling.job(count)?,
+                &input,
+                &device,
+            )?)
         }
         Command::Bundle {
             vqgan,
@@ -795,19 +672,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             half,
             force,
-        } => {
-            sundae::files::check_new_bundle(&out, force)?;
-            let storage = if half {
-                bundle::Storage::F16
-            } else {
-                bundle::Storage::F32
-            };
-            sundae::files::write_dir_atomic(&out, |dir| {
-                generate::join(&vqgan, &prior, dir, storage, &device::cpu())
-            })?;
-            println!("wrote the generator bundle {}", out.display());
-            Ok(())
-        }
+        } => Box::new(commands::prior::join(&vqgan, &prior, &out, half, force)?),
         Command::Encode {
             vqgan,
             data,
@@ -818,35 +683,20 @@ fn run(cli: Cli) -> Result<()> {
             shard,
             split,
             device: d,
-        } => {
-            let part = shard
-                .as_deref()
-                .map(data::latents::parse_part)
-                .transpose()?;
-            let manifest = commands::encode_dataset(
-                &vqgan,
-                &data,
-                parse_split(&split)?,
-                &out,
-                data::augment::Augment {
-                    flip,
-                    zooms,
-                    shifts,
-                },
-                part,
-                d.batch_size,
-                &device::parse(&d.device)?,
-            )?;
-            println!(
-                "{} holds {} token grids of {}x{} in {} shard(s)",
-                out.display(),
-                manifest.count,
-                manifest.grid_height,
-                manifest.grid_width,
-                manifest.shards.len()
-            );
-            Ok(())
-        }
+        } => Box::new(commands::data::encode(
+            &vqgan,
+            &data,
+            split,
+            &out,
+            data::augment::Augment {
+                flip,
+                zooms,
+                shifts,
+            },
+            shard.as_deref(),
+            d.batch_size,
+            &device::parse(&d.device)?,
+        )?),
         Command::Train {
             latents,
             config,
@@ -855,74 +705,15 @@ fn run(cli: Cli) -> Result<()> {
             init,
             vqgan,
             device: d,
-        } => {
-            let device = device::parse(&d)?;
-            sundae::sundae::train::train(
-                &latents,
-                config.as_deref(),
-                &run,
-                resume,
-                init.as_deref(),
-                vqgan.as_deref(),
-                &device,
-            )
-        }
-        Command::Bench(BenchCommand::Generator {
-            config,
-            batch,
-            timed_steps,
-            device: d,
-            precision,
-        }) => {
-            let device = device::parse_with_precision(&d, precision)?;
-            let (vq_config, vqgan, prior_config, prior, default_steps) =
-                bench_generator(&config, &device)?;
-            println!(
-                "{:<10} {:>5} {:>6} {:>5} {:>9} {:>12} {:>12} {:>14} {:>9}",
-                "config",
-                "batch",
-                "res",
-                "float",
-                "prior",
-                "prior s/step",
-                "decode s/img",
-                "end-to-end s/img",
-                "peak MiB"
-            );
-            let batches: Vec<usize> = batch
-                .split(',')
-                .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b > 0))
-                .collect::<Option<_>>()
-                .context("--batch takes comma-separated whole numbers from 1 up")?;
-            for b in batches {
-                let f = bench::generator(
-                    &config,
-                    &vqgan,
-                    &vq_config,
-                    &prior,
-                    &prior_config,
-                    b,
-                    timed_steps,
-                    default_steps,
-                    &device,
-                );
-                println!(
-                    "{:<10} {:>5} {:>6} {:>5} {:>8.1}M {:>12.3} {:>12.3} {:>14.3} {:>9.0}   ({} steps)",
-                    f.config,
-                    f.batch,
-                    f.resolution,
-                    f.precision,
-                    f.prior_parameters as f64 / 1e6,
-                    f.prior_seconds_per_step,
-                    f.decoder_seconds_per_image,
-                    f.end_to_end_seconds_per_image,
-                    f.peak_mib,
-                    f.default_steps
-                );
-                println!("{}", serde_json::to_string(&f)?);
-            }
-            Ok(())
-        }
+        } => Box::new(commands::prior::train(
+            &latents,
+            config.as_deref(),
+            &run,
+            resume,
+            init.as_deref(),
+            vqgan.as_deref(),
+            &device::parse(&d)?,
+        )?),
         Command::Nearest {
             images,
             emoji,
@@ -931,37 +722,17 @@ fn run(cli: Cli) -> Result<()> {
             resolution,
             out,
             force,
-        } => {
-            if resolution == 0 {
-                bail!("--resolution must be at least 1");
-            }
-            if let Some(out) = &out {
-                sundae::files::check_new_file(out, force, &["png"])?;
-            }
-            let split = parse_split(&split)?;
-            let queries = sundae::nearest::queries(&images, emoji, resolution)?;
-            let data = data::load(&source, resolution, split)?;
-            let matches = sundae::nearest::find(&queries, &data, resolution, out.as_deref())?;
-            for (query, found) in queries.iter().zip(&matches) {
-                println!(
-                    "{}: {:.2} dB, nearest {}{}",
-                    query.name,
-                    found.psnr,
-                    data.samples[found.index].name,
-                    if found.mirrored { " (mirrored)" } else { "" }
-                );
-            }
-            let (median, largest) = sundae::nearest::summary(&matches);
-            println!(
-                "{} image(s) against {} data images and their mirror images: nearest at median {median:.2} dB, at most {largest:.2} dB",
-                matches.len(),
-                data.samples.len()
-            );
-            if let Some(out) = out {
-                println!("pairs written to {}", out.display());
-            }
-            Ok(())
-        }
+        } => Box::new(commands::nearest::nearest(
+            &commands::nearest::NearestRequest {
+                images: &images,
+                emoji,
+                data: &source,
+                split,
+                resolution,
+                out: out.as_deref(),
+                force,
+            },
+        )?),
         Command::Score {
             set_a,
             set_b,
@@ -975,248 +746,124 @@ fn run(cli: Cli) -> Result<()> {
             no_cache,
             sampler,
             device: d,
-        } => {
-            let features = match features {
-                Some(path) => path,
-                None => sundae::score::default_cache()
-                    .map(|c| c.with_file_name("nsfwjs-inception-v3.safetensors"))
-                    .filter(|p| p.is_file())
-                    .context(
-                        "no feature weights: pass --features (pytorch-fid's pt_inception-2015-12-05-6726825d.pth \
-                         for the standard FID) or run scripts/fetch-feature-net.sh",
-                    )?,
-            };
-            let options = sundae::score::ScoreOptions {
+        } => Box::new(commands::score::score(
+            &commands::score::ScoreRequest {
+                set_a: &set_a,
+                set_b: &set_b,
                 features,
                 dims,
                 k,
                 resolution,
                 max,
+                generate: count,
+                sampler: sampler.request(),
+                json,
+                no_cache,
                 batch_size: d.batch_size,
-                cache: if no_cache {
-                    None
-                } else {
-                    sundae::score::default_cache()
-                },
-            };
-            let draw = match count {
-                Some(count) => {
-                    let bundle = [&set_a, &set_b]
-                        .into_iter()
-                        .map(std::path::Path::new)
-                        .find(|p| p.join(bundle::PRIOR_CONFIG).is_file())
-                        .context("--generate needs a generator bundle among the two sets")?;
-                    if count == 0 {
-                        bail!("--generate must be at least 1");
-                    }
-                    Some(sundae::score::Draw {
-                        count,
-                        settings: sampler.settings(bundle)?,
-                        // The batch `sundae sample` uses, so that the same seed draws the same images.
-                        batch_size: 16,
-                    })
-                }
-                None => None,
-            };
-            let device = device::parse(&d.device)?;
-            let report = sundae::score::score(&set_a, &set_b, &options, draw.as_ref(), &device)?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            eprintln!("note: {}", sundae::score::CAVEAT);
-            Ok(())
-        }
-        Command::Labels { model, set } => {
-            let model = model.unwrap_or_else(bundle::default_model_dir);
-            bundle::read_vqgan_config(&model)?;
-            let sets = data::labels::LabelSets::read(&model)?;
-            if sets.is_empty() {
-                println!(
-                    "{} has no label sets: it samples unconditionally",
-                    model.display()
-                );
-                return Ok(());
-            }
-            match set {
-                Some(name) => {
-                    let found = sets.sets.iter().find(|s| s.name == name).with_context(|| {
-                        let names: Vec<&str> = sets.sets.iter().map(|s| s.name.as_str()).collect();
-                        format!(
-                            "unknown label set '{name}': this model knows {}",
-                            names.join(", ")
-                        )
-                    })?;
-                    for value in &found.values {
-                        println!("{value}");
-                    }
-                }
-                None => {
-                    for s in &sets.sets {
-                        let shown: Vec<&str> =
-                            s.values.iter().take(8).map(String::as_str).collect();
-                        let more = if s.values.len() > 8 { ", ..." } else { "" };
-                        println!(
-                            "{} ({} values): {}{more}",
-                            s.name,
-                            s.values.len(),
-                            shown.join(", ")
-                        );
-                    }
-                    println!(
-                        "use: --label SET=VALUE (repeatable); --set NAME lists all values of a set"
-                    );
-                }
-            }
-            Ok(())
-        }
+            },
+            &device::parse(&d.device)?,
+        )?),
+        Command::Labels { model, set } => Box::new(commands::labels::labels(
+            &model.unwrap_or_else(bundle::default_model_dir),
+            set.as_deref(),
+        )?),
+        Command::Bench(BenchCommand::Generator {
+            config,
+            batch,
+            timed_steps,
+            device: d,
+            precision,
+        }) => Box::new(commands::bench::bench_generator(
+            &config,
+            &batch,
+            timed_steps,
+            &device::parse_with_precision(&d, precision)?,
+        )?),
         Command::Bench(BenchCommand::Agreement { a, b }) => {
-            let (equal, total) = sundae::tokens::agreement(&a, &b)?;
-            println!(
-                "agreement {:.6} ({equal} of {total} positions equal)",
-                equal as f64 / total.max(1) as f64
-            );
-            Ok(())
+            Box::new(commands::bench::agreement(&a, &b)?)
         }
         Command::Bench(BenchCommand::Vqgan {
             config,
             batch,
             repeats,
-            device,
+            device: d,
             precision,
-        }) => {
-            let device = device::parse_with_precision(&device, precision)?;
-            println!(
-                "{:<10} {:>6} {:>5} {:>5} {:>8} {:>10} {:>10} {:>10}",
-                "config", "res", "batch", "float", "params", "decode s", "encode s", "peak MiB"
-            );
-            for name in config.split(',').map(str::trim) {
-                let figures = bench::vqgan(name, &vqgan_config(name)?, batch, repeats, &device);
-                println!(
-                    "{:<10} {:>6} {:>5} {:>5} {:>7.1}M {:>10.3} {:>10.3} {:>10.0}",
-                    figures.config,
-                    figures.resolution,
-                    figures.batch,
-                    figures.precision,
-                    figures.parameters as f64 / 1e6,
-                    figures.decode_seconds,
-                    figures.encode_seconds,
-                    figures.peak_mib
-                );
-                println!("{}", serde_json::to_string(&figures)?);
-            }
-            Ok(())
-        }
-    }
+        }) => Box::new(commands::bench::bench_vqgan(
+            &config,
+            batch,
+            repeats,
+            &device::parse_with_precision(&d, precision)?,
+        )?),
+    };
+    println!("{report}");
+    Ok(())
 }
 
-fn run_vqgan(command: VqganCommand) -> Result<()> {
-    match command {
+fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
+    use commands::vqgan;
+    Ok(match command {
         VqganCommand::Import {
             config,
             ckpt,
             out,
             force,
-        } => {
-            let imported = commands::vqgan_import(&config, &ckpt, &out, force, &device::cpu())?;
-            println!(
-                "imported a {}x{} VQ-GAN ({} codes, {}x{} token grids) into {}",
-                imported.resolution,
-                imported.resolution,
-                imported.n_embed,
-                imported.latent_side(),
-                imported.latent_side(),
-                out.display()
-            );
-        }
+        } => Box::new(vqgan::import(&config, &ckpt, &out, force, &device::cpu())?),
         VqganCommand::Encode {
-            vqgan,
+            vqgan: bundle,
             out,
             force,
             images,
             device: d,
-        } => {
-            let grids = commands::vqgan_encode(
-                &vqgan,
-                &images,
-                &out,
-                force,
-                d.batch_size,
-                &device::parse(&d.device)?,
-            )?;
-            println!(
-                "wrote {} token grid(s) of {}x{} to {}",
-                grids.shape[0],
-                grids.shape[1],
-                grids.shape[2],
-                out.display()
-            );
-        }
+        } => Box::new(vqgan::encode(
+            &bundle,
+            &images,
+            &out,
+            force,
+            d.batch_size,
+            &device::parse(&d.device)?,
+        )?),
         VqganCommand::Decode {
-            vqgan,
+            vqgan: bundle,
             tokens,
             out,
             any_size,
             force,
             device: d,
-        } => {
-            let written = commands::vqgan_decode(
-                &vqgan,
-                &tokens,
-                &out,
-                any_size,
-                force,
-                d.batch_size,
-                &device::parse(&d.device)?,
-            )?;
-            println!(
-                "wrote {}",
-                written
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        } => Box::new(vqgan::decode(
+            &bundle,
+            &tokens,
+            &out,
+            any_size,
+            force,
+            d.batch_size,
+            &device::parse(&d.device)?,
+        )?),
         VqganCommand::Reconstruct {
-            vqgan,
+            vqgan: bundle,
             out,
             emoji,
             data: source,
             max,
             out_dir,
             force,
-            mut images,
+            images,
             device: d,
-        } => {
-            let device = device::parse(&d.device)?;
-            let scratch;
-            if emoji > 0 {
-                scratch = commands::emoji_inputs(&vqgan, emoji)?;
-                images.extend(scratch.paths.iter().cloned());
-            }
-            let inputs = commands::ReconstructInputs {
+        } => Box::new(vqgan::reconstruct(
+            &bundle,
+            &vqgan::ReconstructInputs {
                 files: &images,
+                emoji,
                 data: source
                     .as_deref()
                     .map(|spec| data::source_and_split(spec, data::Split::Validation))
                     .map(|(source, split)| (source, split, max)),
-            };
-            let (psnr, count) = commands::vqgan_reconstruct(
-                &vqgan,
-                &inputs,
-                &out,
-                out_dir.as_deref(),
-                force,
-                d.batch_size,
-                &device,
-            )?;
-            println!(
-                "reconstructed {count} image(s), mean PSNR {psnr:.2} dB, grid written to {}",
-                out.display()
-            );
-        }
+            },
+            &out,
+            out_dir.as_deref(),
+            force,
+            d.batch_size,
+            &device::parse(&d.device)?,
+        )?),
         VqganCommand::Train {
             data,
             config,
@@ -1226,35 +873,18 @@ fn run_vqgan(command: VqganCommand) -> Result<()> {
             bundle: out,
             force,
             init,
-        } => {
-            let device = device::parse(&d)?;
-            if let Some(out) = &out {
-                sundae::files::check_new_bundle(out, force)?;
-            }
-            sundae::vqgan::train::train(
-                &data,
-                config.as_deref(),
-                &run,
+        } => Box::new(vqgan::train(
+            &vqgan::TrainRequest {
+                data: &data,
+                config: config.as_deref(),
+                run: &run,
                 resume,
-                init.as_deref(),
-                &device,
-            )?;
-            if let Some(out) = out {
-                sundae::files::write_dir_atomic(&out, |dir| {
-                    sundae::vqgan::train::export_bundle(&run, dir, &device)
-                })?;
-                println!("wrote the trained VQ-GAN to {}", out.display());
-            }
-        }
-        VqganCommand::Init { config, out, force } => {
-            sundae::files::check_new_bundle(&out, force)?;
-            let config = vqgan_config(&config)?;
-            let model = sundae::vqgan::VqGan::new(&config, &device::cpu());
-            sundae::files::write_dir_atomic(&out, |dir| {
-                bundle::save_vqgan(dir, &config, &model, bundle::Storage::F32)
-            })?;
-            println!("wrote a randomly initialised VQ-GAN to {}", out.display());
-        }
-    }
-    Ok(())
+                init: init.as_deref(),
+                bundle: out.as_deref(),
+                force,
+            },
+            &device::parse(&d)?,
+        )?),
+        VqganCommand::Init { config, out, force } => Box::new(vqgan::init(&config, &out, force)?),
+    })
 }

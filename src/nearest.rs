@@ -2,9 +2,9 @@
 //! each query is compared pixel by pixel with every data image and its mirror image (the emoji
 //! prior's latents hold both), scored by PSNR as `vqgan reconstruct` scores reconstructions.
 
-use crate::data::images::psnr;
 use crate::data::augment::mirrored as mirror;
 use crate::data::images;
+use crate::data::images::psnr;
 use crate::data::{Loaded, Sample, Split};
 use anyhow::{Result, bail};
 use rayon::prelude::*;

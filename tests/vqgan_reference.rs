@@ -4,9 +4,9 @@ mod common;
 
 use burn::tensor::{Tensor, TensorData};
 use common::{fixture, max_abs_diff, read_f32, read_i64};
-use sundae::vqgan::batch::tokens_to_tensor;
 use sundae::device;
 use sundae::tokens::TokenGrids;
+use sundae::vqgan::batch::tokens_to_tensor;
 use sundae::vqgan::import::{import_taming, read_taming_yaml};
 use sundae::vqgan::{VqGan, VqGanConfig};
 

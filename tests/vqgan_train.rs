@@ -3,11 +3,11 @@
 use burn::tensor::{Distribution, Tensor};
 use std::path::Path;
 use std::process::Command;
-use sundae::vqgan::batch::images_to_tensor;
 use sundae::data::{Split, load};
 use sundae::device;
 use sundae::train::batches::batch_indices;
 use sundae::train::fit::Checkpointed;
+use sundae::vqgan::batch::images_to_tensor;
 use sundae::vqgan::codebook::CodebookUsage;
 use sundae::vqgan::loss::{adaptive_weight, last_layer_gradient};
 use sundae::vqgan::train::{VqGanTrainConfig, VqGanTrainer};

@@ -7,6 +7,7 @@ use super::labels::LabelSets;
 use crate::bundle::write_atomic;
 use crate::tokens::{TokenGrids, read_tokens};
 use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
 use ndarray::Array3;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
@@ -265,4 +266,110 @@ fn read_labels(dir: &Path, shard_file: &str, grids: usize, sets: &LabelSets) -> 
         }
     }
     Ok(array.iter().map(|&v| v as i64).collect())
+}
+
+/// Encodes a whole data set (a source and split, with `augment`'s extra views) with the VQ-GAN
+/// bundle into latent shards + manifest at `out`; shards already there are skipped, so a rerun
+/// continues, and `part` (I, N) encodes only every N-th shard from I.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_dataset(
+    bundle_dir: &Path,
+    source: &str,
+    split: crate::data::Split,
+    out: &Path,
+    augment: crate::data::augment::Augment,
+    part: Option<(usize, usize)>,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Manifest> {
+    let (config, model) = crate::bundle::load_vqgan(bundle_dir, device)?;
+    if config.n_embed > i16::MAX as usize {
+        bail!(
+            "vocabularies above {} codes are not supported in latent shards",
+            i16::MAX
+        );
+    }
+    let vqgan_hash = file_hash(&bundle_dir.join(crate::bundle::VQGAN_WEIGHTS))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if let Ok(existing) = read_manifest(out) {
+        if existing.vqgan_hash != vqgan_hash {
+            bail!(
+                "{} holds latents of another VQ-GAN; use a new directory",
+                out.display()
+            );
+        }
+        if (existing.flip, existing.zooms, existing.shifts)
+            != (augment.flip, augment.zooms, augment.shifts)
+        {
+            bail!(
+                "{} holds latents made with other --flip/--zooms/--shifts settings; use a new directory",
+                out.display()
+            );
+        }
+    }
+    let data = crate::data::load(source, config.resolution, split)?;
+    // The label vocabulary comes from the whole source (both splits), so every shard, and a
+    // validation set encoded apart, index the same values.
+    let label_sets = crate::data::labels::LabelSets::from_labels(
+        crate::data::load(source, config.resolution, crate::data::Split::All)
+            .map(|all| {
+                all.samples
+                    .into_iter()
+                    .map(|s| s.labels)
+                    .collect::<Vec<_>>()
+            })?
+            .iter(),
+    );
+    if let Ok(existing) = read_manifest(out)
+        && existing.labels != label_sets
+    {
+        bail!(
+            "{} holds latents with other label sets; use a new directory",
+            out.display()
+        );
+    }
+    let r = config.resolution;
+    let total = data.samples.len().div_ceil(SHARD_IMAGES);
+    let todo: Vec<usize> = my_shards(total, part)
+        .into_iter()
+        .filter(|&s| !out.join(shard_name(s)).exists())
+        .collect();
+    let bar = crate::progress::bar(todo.len(), "encoding shards");
+    for shard in todo {
+        let first = shard * SHARD_IMAGES;
+        let images = &data.samples[first..(first + SHARD_IMAGES).min(data.samples.len())];
+        let mut pixels = Vec::with_capacity(images.len() * augment.views_per_image());
+        let mut labels = Vec::new();
+        for (i, image) in images.iter().enumerate() {
+            let views = augment.views(&image.pixels, r, first + i);
+            if !label_sets.is_empty() {
+                let indices = label_sets.indices(&image.labels);
+                for _ in 0..views.len() {
+                    labels.extend(&indices);
+                }
+            }
+            pixels.extend(views);
+        }
+        let grids = crate::vqgan::batch::encode_images(&model, &pixels, r, batch_size, device);
+        write_shard(out, shard, &grids, &labels)?;
+        bar.inc(1);
+    }
+    bar.finish();
+    let side = config.latent_side();
+    write_manifest(
+        out,
+        Manifest {
+            grid_height: side,
+            grid_width: side,
+            vocab_size: config.n_embed,
+            count: 0,
+            source: source.to_string(),
+            flip: augment.flip,
+            zooms: augment.zooms,
+            shifts: augment.shifts,
+            vqgan_hash,
+            shards: Vec::new(),
+            labels: label_sets,
+        },
+    )
 }

@@ -25,8 +25,8 @@ pub struct Sample {
     pub labels: Labels,
 }
 
-/// Which part of a data set to load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which part of a data set to load (a command-line value: train, validation, all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Split {
     Train,
     Validation,

@@ -568,7 +568,8 @@ pub fn train(
                 values: sampled.grids.tokens,
                 shape: [s.samples.max(1), shape.0, shape.1],
             };
-            let (values, [b, _, h, w]) = crate::vqgan::batch::decode_grids(vqgan, &grids, 8, device);
+            let (values, [b, _, h, w]) =
+                crate::vqgan::batch::decode_grids(vqgan, &grids, 8, device);
             let tiles: Vec<_> = (0..b)
                 .map(|i| {
                     crate::data::images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)

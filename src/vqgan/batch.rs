@@ -73,4 +73,3 @@ pub fn decode_grids(
     }
     (values, shape)
 }
-

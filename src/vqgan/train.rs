@@ -6,13 +6,13 @@ use super::loss::{self, Reconstruction};
 use super::lpips::Lpips;
 use super::{VqGan, VqGanConfig};
 use crate::bundle::write_atomic;
-use crate::vqgan::batch::images_to_tensor;
 use crate::data::{self, Split, images};
 use crate::train::fit::{
     Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
     save_module, save_optimizer,
 };
 use crate::train::{BatchStream, RunDir, SplitMix};
+use crate::vqgan::batch::images_to_tensor;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;

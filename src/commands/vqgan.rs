@@ -1,6 +1,6 @@
-//! What each CLI command does, as library functions: files in, files out.
-//! The CLI (`main.rs`) parses arguments and calls these; these call the model code.
+//! `sundae vqgan ...`: import, encode, decode, reconstruct, init and train a VQ-GAN bundle.
 
+use super::Done;
 use crate::bundle;
 use crate::data::images::{self, psnr};
 use crate::tokens::{self, TokenGrids};
@@ -11,19 +11,19 @@ use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
 /// `sundae vqgan import`: taming YAML + Lightning checkpoint -> bundle.
-pub fn vqgan_import(
-    yaml: &Path,
-    ckpt: &Path,
-    out: &Path,
-    force: bool,
-    device: &Device,
-) -> Result<VqGanConfig> {
+pub fn import(yaml: &Path, ckpt: &Path, out: &Path, force: bool, device: &Device) -> Result<Done> {
     crate::files::check_new_bundle(out, force)?;
     let (config, model) = crate::vqgan::import::import_taming(yaml, ckpt, device)?;
     crate::files::write_dir_atomic(out, |dir| {
         bundle::save_vqgan(dir, &config, &model, bundle::Storage::F32)
     })?;
-    Ok(config)
+    Ok(Done(format!(
+        "imported a {r}x{r} VQ-GAN ({} codes, {s}x{s} token grids) into {}",
+        config.n_embed,
+        out.display(),
+        r = config.resolution,
+        s = config.latent_side()
+    )))
 }
 
 /// Reads the named image files at the model's resolution; any unreadable file is an error here,
@@ -39,20 +39,24 @@ fn read_images(paths: &[PathBuf], resolution: usize, more_follow: bool) -> Resul
 }
 
 /// `sundae vqgan encode`: images -> `.npy` token grids.
-pub fn vqgan_encode(
+pub fn encode(
     bundle_dir: &Path,
     inputs: &[PathBuf],
     out: &Path,
     force: bool,
     batch_size: usize,
     device: &Device,
-) -> Result<TokenGrids> {
+) -> Result<Done> {
     crate::files::check_new_file(out, force, &["npy"])?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let pixels = read_images(inputs, config.resolution, false)?;
     let grids = encode_images(&model, &pixels, config.resolution, batch_size, device);
     tokens::write_tokens(out, &grids)?;
-    Ok(grids)
+    let [n, h, w] = grids.shape;
+    Ok(Done(format!(
+        "wrote {n} token grid(s) of {h}x{w} to {}",
+        out.display()
+    )))
 }
 
 /// Checks a token file against the model: vocabulary, and grid size unless any size is allowed.
@@ -73,7 +77,7 @@ pub fn check_grids(grids: &TokenGrids, config: &VqGanConfig, any_size: bool) -> 
 
 /// `sundae vqgan decode`: `.npy` token grids -> `.png` image(s) or a float32 `.npy`.
 #[allow(clippy::too_many_arguments)]
-pub fn vqgan_decode(
+pub fn decode(
     bundle_dir: &Path,
     tokens_path: &Path,
     out: &Path,
@@ -81,7 +85,7 @@ pub fn vqgan_decode(
     force: bool,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Done> {
     let format = output_format(out)?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let grids = tokens::read_tokens(tokens_path)?;
@@ -94,13 +98,15 @@ pub fn vqgan_decode(
         crate::files::check_new_file(target, force, &[])?;
     }
     let (values, shape) = decode_grids(&model, &grids, batch_size, device);
-    match format {
+    let written = match format {
         OutputFormat::Npy => {
             tokens::write_images_npy(out, values, shape)?;
-            Ok(vec![out.to_path_buf()])
+            vec![out.to_path_buf()]
         }
-        OutputFormat::Png => write_pngs(&values, shape, out),
-    }
+        OutputFormat::Png => write_pngs(&values, shape, out)?,
+    };
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    Ok(Done(format!("wrote {}", names.join(", "))))
 }
 
 enum OutputFormat {
@@ -145,9 +151,11 @@ fn write_pngs(values: &[f32], shape: [usize; 4], out: &Path) -> Result<Vec<PathB
     Ok(written)
 }
 
-/// What `sundae vqgan reconstruct` reconstructs: image files, and part of a data set.
+/// What `sundae vqgan reconstruct` reconstructs: image files, the first `emoji` held-out emoji, and
+/// part of a data set.
 pub struct ReconstructInputs<'a> {
     pub files: &'a [PathBuf],
+    pub emoji: usize,
     /// A data source (`emoji`, `iconify:DIR`, ...) and its split, at most `max` images of it evenly
     /// spread through it.
     pub data: Option<(&'a str, crate::data::Split, Option<usize>)>,
@@ -155,8 +163,7 @@ pub struct ReconstructInputs<'a> {
 
 /// `sundae vqgan reconstruct`: images -> side-by-side grid (input | reconstruction), one row each,
 /// and each reconstruction as its own PNG in `out_dir` (named after its input) when given.
-/// Returns the mean PSNR in dB over the images and how many there were.
-pub fn vqgan_reconstruct(
+pub fn reconstruct(
     bundle_dir: &Path,
     inputs: &ReconstructInputs,
     out: &Path,
@@ -164,11 +171,19 @@ pub fn vqgan_reconstruct(
     force: bool,
     batch_size: usize,
     device: &Device,
-) -> Result<(f64, usize)> {
+) -> Result<Done> {
     crate::files::check_new_file(out, force, &["png"])?;
     let resolution = bundle::read_vqgan_config(bundle_dir)?.resolution;
-    let mut names: Vec<String> = inputs
+    let scratch = (inputs.emoji > 0)
+        .then(|| emoji_inputs(bundle_dir, inputs.emoji))
+        .transpose()?;
+    let files: Vec<PathBuf> = inputs
         .files
+        .iter()
+        .chain(scratch.iter().flat_map(|s| s.paths.iter()))
+        .cloned()
+        .collect();
+    let mut names: Vec<String> = files
         .iter()
         .map(|i| {
             i.file_stem()
@@ -177,7 +192,7 @@ pub fn vqgan_reconstruct(
                 .into_owned()
         })
         .collect();
-    let mut pixels = read_images(inputs.files, resolution, inputs.data.is_some())?;
+    let mut pixels = read_images(&files, resolution, inputs.data.is_some())?;
     if let Some((source, split, max)) = inputs.data {
         let data = crate::data::load(source, resolution, split)?;
         for i in crate::data::evenly_spaced(data.samples.len(), max.unwrap_or(usize::MAX)) {
@@ -208,122 +223,21 @@ pub fn vqgan_reconstruct(
         }
     }
     images::save(&images::grid(&tiles, 2), out).context("cannot write the reconstruction grid")?;
-    Ok((psnr_sum / b as f64, b))
-}
-
-/// `sundae encode`: a whole data set -> latent shards + manifest (see `data::latents`).
-#[allow(clippy::too_many_arguments)]
-pub fn encode_dataset(
-    bundle_dir: &Path,
-    source: &str,
-    split: crate::data::Split,
-    out: &Path,
-    augment: crate::data::augment::Augment,
-    part: Option<(usize, usize)>,
-    batch_size: usize,
-    device: &Device,
-) -> Result<crate::data::latents::Manifest> {
-    use crate::data::latents;
-    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
-    if config.n_embed > i16::MAX as usize {
-        bail!(
-            "vocabularies above {} codes are not supported in latent shards",
-            i16::MAX
-        );
-    }
-    let vqgan_hash = latents::file_hash(&bundle_dir.join(bundle::VQGAN_WEIGHTS))?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    if let Ok(existing) = latents::read_manifest(out) {
-        if existing.vqgan_hash != vqgan_hash {
-            bail!(
-                "{} holds latents of another VQ-GAN; use a new directory",
-                out.display()
-            );
-        }
-        if (existing.flip, existing.zooms, existing.shifts)
-            != (augment.flip, augment.zooms, augment.shifts)
-        {
-            bail!(
-                "{} holds latents made with other --flip/--zooms/--shifts settings; use a new directory",
-                out.display()
-            );
-        }
-    }
-    let data = crate::data::load(source, config.resolution, split)?;
-    // The label vocabulary comes from the whole source (both splits), so every shard, and a
-    // validation set encoded apart, index the same values.
-    let label_sets = crate::data::labels::LabelSets::from_labels(
-        crate::data::load(source, config.resolution, crate::data::Split::All)
-            .map(|all| {
-                all.samples
-                    .into_iter()
-                    .map(|s| s.labels)
-                    .collect::<Vec<_>>()
-            })?
-            .iter(),
-    );
-    if let Ok(existing) = latents::read_manifest(out)
-        && existing.labels != label_sets
-    {
-        bail!(
-            "{} holds latents with other label sets; use a new directory",
-            out.display()
-        );
-    }
-    let r = config.resolution;
-    let total = data.samples.len().div_ceil(latents::SHARD_IMAGES);
-    let todo: Vec<usize> = latents::my_shards(total, part)
-        .into_iter()
-        .filter(|&s| !out.join(latents::shard_name(s)).exists())
-        .collect();
-    let bar = crate::progress::bar(todo.len(), "encoding shards");
-    for shard in todo {
-        let first = shard * latents::SHARD_IMAGES;
-        let images = &data.samples[first..(first + latents::SHARD_IMAGES).min(data.samples.len())];
-        let mut pixels = Vec::with_capacity(images.len() * augment.views_per_image());
-        let mut labels = Vec::new();
-        for (i, image) in images.iter().enumerate() {
-            let views = augment.views(&image.pixels, r, first + i);
-            if !label_sets.is_empty() {
-                let indices = label_sets.indices(&image.labels);
-                for _ in 0..views.len() {
-                    labels.extend(&indices);
-                }
-            }
-            pixels.extend(views);
-        }
-        let grids = encode_images(&model, &pixels, r, batch_size, device);
-        latents::write_shard(out, shard, &grids, &labels)?;
-        bar.inc(1);
-    }
-    bar.finish();
-    let side = config.latent_side();
-    latents::write_manifest(
-        out,
-        latents::Manifest {
-            grid_height: side,
-            grid_width: side,
-            vocab_size: config.n_embed,
-            count: 0,
-            source: source.to_string(),
-            flip: augment.flip,
-            zooms: augment.zooms,
-            shifts: augment.shifts,
-            vqgan_hash,
-            shards: Vec::new(),
-            labels: label_sets,
-        },
-    )
+    Ok(Done(format!(
+        "reconstructed {b} image(s), mean PSNR {:.2} dB, grid written to {}",
+        psnr_sum / b as f64,
+        out.display()
+    )))
 }
 
 /// The first `count` validation emoji, written as PNGs into a temporary folder so they go
 /// through the same reading path as the user's own images.
-pub struct EmojiInputs {
+struct EmojiInputs {
     _dir: tempfile::TempDir,
-    pub paths: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
 }
 
-pub fn emoji_inputs(vqgan: &Path, count: usize) -> Result<EmojiInputs> {
+fn emoji_inputs(vqgan: &Path, count: usize) -> Result<EmojiInputs> {
     let resolution = bundle::read_vqgan_config(vqgan)?.resolution;
     let dir = tempfile::tempdir()?;
     let mut paths = Vec::new();
@@ -342,4 +256,47 @@ pub fn emoji_inputs(vqgan: &Path, count: usize) -> Result<EmojiInputs> {
         bail!("no emoji could be rendered");
     }
     Ok(EmojiInputs { _dir: dir, paths })
+}
+
+/// `sundae vqgan init`: a randomly initialised bundle from a preset or a `vqgan.toml`.
+pub fn init(config: &str, out: &Path, force: bool) -> Result<super::Done> {
+    crate::files::check_new_bundle(out, force)?;
+    let config = super::bench::vqgan_config(config)?;
+    let model = crate::vqgan::VqGan::new(&config, &crate::device::cpu());
+    crate::files::write_dir_atomic(out, |dir| {
+        bundle::save_vqgan(dir, &config, &model, bundle::Storage::F32)
+    })?;
+    Ok(super::Done(format!(
+        "wrote a randomly initialised VQ-GAN to {}",
+        out.display()
+    )))
+}
+
+/// What `sundae vqgan train` runs.
+pub struct TrainRequest<'a> {
+    pub data: &'a str,
+    pub config: Option<&'a Path>,
+    pub run: &'a Path,
+    pub resume: bool,
+    pub init: Option<&'a Path>,
+    /// Write the trained model here at the end (checked before training starts).
+    pub bundle: Option<&'a Path>,
+    pub force: bool,
+}
+
+/// `sundae vqgan train`: trains (or resumes) a run, then writes its bundle when asked.
+pub fn train(r: &TrainRequest, device: &Device) -> Result<super::Done> {
+    if let Some(out) = r.bundle {
+        crate::files::check_new_bundle(out, r.force)?;
+    }
+    crate::vqgan::train::train(r.data, r.config, r.run, r.resume, r.init, device)?;
+    Ok(super::Done(match r.bundle {
+        Some(out) => {
+            crate::files::write_dir_atomic(out, |dir| {
+                crate::vqgan::train::export_bundle(r.run, dir, device)
+            })?;
+            format!("wrote the trained VQ-GAN to {}", out.display())
+        }
+        None => format!("trained the VQ-GAN in {}", r.run.display()),
+    }))
 }

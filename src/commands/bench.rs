@@ -1,0 +1,206 @@
+//! `sundae bench ...`: speed and memory figures, as tables with one JSON line per row.
+
+use crate::bench::{DecodeFigures, GeneratorFigures};
+use crate::bundle;
+use crate::hourglass::{Prior, PriorConfig};
+use crate::vqgan::{VqGan, VqGanConfig};
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A preset (tiny, emoji64, f16, ffhq1024) or a `vqgan.toml` path, checked.
+pub fn vqgan_config(name: &str) -> Result<VqGanConfig> {
+    let config = match VqGanConfig::preset(name) {
+        Some(config) => config,
+        None => {
+            let text = std::fs::read_to_string(name).map_err(|e| {
+                anyhow::anyhow!(
+                    "'{name}' is neither a preset (tiny, emoji64, f16, ffhq1024) nor a readable file: {e}"
+                )
+            })?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {}", e.message()))?
+        }
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A generator to time: a named configuration with random weights (or the built-in model for
+/// `emoji` when it exists), or a bundle directory; with the steps it samples with by default.
+struct Generator {
+    vq_config: VqGanConfig,
+    vqgan: VqGan,
+    prior_config: PriorConfig,
+    prior: Prior,
+    default_steps: usize,
+}
+
+fn generator(name: &str, device: &Device) -> Result<Generator> {
+    let random = |vq_config: VqGanConfig, prior_config: PriorConfig, default_steps| Generator {
+        vqgan: VqGan::new(&vq_config, device),
+        prior: Prior::new(&prior_config, device),
+        vq_config,
+        prior_config,
+        default_steps,
+    };
+    let built_in = bundle::default_model_dir();
+    Ok(match name {
+        "ffhq1024" => random(VqGanConfig::ffhq1024(), PriorConfig::ffhq1024(), 100),
+        "ffhq256" => random(VqGanConfig::taming_f16(), PriorConfig::ffhq256(), 100),
+        "tiny" => random(VqGanConfig::tiny(), PriorConfig::tiny(), 20),
+        "emoji" if !built_in.join(bundle::PRIOR_CONFIG).is_file() => {
+            eprintln!("no built-in model yet: random weights in the emoji shape");
+            random(VqGanConfig::emoji64(), PriorConfig::emoji(), 50)
+        }
+        other => {
+            let dir = if other == "emoji" {
+                built_in
+            } else {
+                PathBuf::from(other)
+            };
+            let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(&dir, device)?;
+            // The steps the bundle samples with (its sampling.toml), else the built-in default.
+            let default_steps = bundle::read_sampling_defaults(&dir)?
+                .steps
+                .unwrap_or(crate::sundae::sample::DEFAULT_STEPS);
+            Generator {
+                vq_config,
+                vqgan,
+                prior_config,
+                prior,
+                default_steps,
+            }
+        }
+    })
+}
+
+/// Rows of `sundae bench generator`.
+pub struct GeneratorTable(pub Vec<GeneratorFigures>);
+
+impl fmt::Display for GeneratorTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<10} {:>5} {:>6} {:>5} {:>9} {:>12} {:>12} {:>14} {:>9}",
+            "config",
+            "batch",
+            "res",
+            "float",
+            "prior",
+            "prior s/step",
+            "decode s/img",
+            "end-to-end s/img",
+            "peak MiB"
+        )?;
+        for r in &self.0 {
+            write!(
+                f,
+                "\n{:<10} {:>5} {:>6} {:>5} {:>8.1}M {:>12.3} {:>12.3} {:>14.3} {:>9.0}   ({} steps)\n{}",
+                r.config,
+                r.batch,
+                r.resolution,
+                r.precision,
+                r.prior_parameters as f64 / 1e6,
+                r.prior_seconds_per_step,
+                r.decoder_seconds_per_image,
+                r.end_to_end_seconds_per_image,
+                r.peak_mib,
+                r.default_steps,
+                serde_json::to_string(r).map_err(|_| fmt::Error)?
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `sundae bench generator`: the prior's seconds per step and the decoder's per image, per batch size
+/// (`batches`: comma-separated whole numbers from 1 up).
+pub fn bench_generator(
+    config: &str,
+    batches: &str,
+    timed_steps: usize,
+    device: &Device,
+) -> Result<GeneratorTable> {
+    let batches: Vec<usize> = batches
+        .split(',')
+        .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b > 0))
+        .collect::<Option<_>>()
+        .context("--batch takes comma-separated whole numbers from 1 up")?;
+    let g = generator(config, device)?;
+    let rows = batches
+        .into_iter()
+        .map(|batch| {
+            crate::bench::generator(
+                config,
+                &g.vqgan,
+                &g.vq_config,
+                &g.prior,
+                &g.prior_config,
+                batch,
+                timed_steps,
+                g.default_steps,
+                device,
+            )
+        })
+        .collect();
+    Ok(GeneratorTable(rows))
+}
+
+/// Rows of `sundae bench vqgan`.
+pub struct VqganTable(pub Vec<DecodeFigures>);
+
+impl fmt::Display for VqganTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<10} {:>6} {:>5} {:>5} {:>8} {:>10} {:>10} {:>10}",
+            "config", "res", "batch", "float", "params", "decode s", "encode s", "peak MiB"
+        )?;
+        for r in &self.0 {
+            write!(
+                f,
+                "\n{:<10} {:>6} {:>5} {:>5} {:>7.1}M {:>10.3} {:>10.3} {:>10.0}\n{}",
+                r.config,
+                r.resolution,
+                r.batch,
+                r.precision,
+                r.parameters as f64 / 1e6,
+                r.decode_seconds,
+                r.encode_seconds,
+                r.peak_mib,
+                serde_json::to_string(r).map_err(|_| fmt::Error)?
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `sundae bench vqgan`: encode and decode time of each configuration (comma-separated names).
+pub fn bench_vqgan(
+    configs: &str,
+    batch: usize,
+    repeats: usize,
+    device: &Device,
+) -> Result<VqganTable> {
+    let mut rows = Vec::new();
+    for name in configs.split(',').map(str::trim) {
+        rows.push(crate::bench::vqgan(
+            name,
+            &vqgan_config(name)?,
+            batch,
+            repeats,
+            device,
+        ));
+    }
+    Ok(VqganTable(rows))
+}
+
+/// `sundae bench agreement`: the share of positions where two token files agree.
+pub fn agreement(a: &Path, b: &Path) -> Result<super::Done> {
+    let (equal, total) = crate::tokens::agreement(a, b)?;
+    Ok(super::Done(format!(
+        "agreement {:.6} ({equal} of {total} positions equal)",
+        equal as f64 / total.max(1) as f64
+    )))
+}
