@@ -7,7 +7,7 @@ use crate::sundae::evaluate::{Evaluation, RateFigures, at_rate, evaluate, in_blo
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `sundae train`: trains (or resumes) a prior run; see `sundae::train::train`.
 pub fn train(
@@ -114,7 +114,7 @@ pub fn evaluate_latents(request: &EvaluateRequest, device: &Device) -> Result<Ev
 
 /// `sundae bundle`: a VQ-GAN bundle and a prior run's latest checkpoint, written whole as one
 /// generator bundle at `out` (refused when it exists, unless `force`).
-pub fn join(vqgan: &Path, prior: &Path, out: &PathBuf, half: bool, force: bool) -> Result<Done> {
+pub fn join(vqgan: &Path, prior: &Path, out: &Path, half: bool, force: bool) -> Result<Done> {
     crate::files::check_new_bundle(out, force)?;
     let storage = if half {
         bundle::Storage::F16
