@@ -140,10 +140,10 @@ pub fn generator(
     default_steps: usize,
     device: &Device,
 ) -> GeneratorFigures {
-    use crate::sundae::sample::{Grids, SampleSettings, Schedule, sample};
+    use crate::sundae::sample::{SampleSettings, Schedule, sample};
     reset_peak_memory();
     let side = vq_config.latent_side();
-    let start = Grids::random(
+    let start = TokenGrids::random(
         batch,
         side,
         side,
@@ -170,12 +170,8 @@ pub fn generator(
     } else {
         f64::NAN
     };
-    let grids = TokenGrids {
-        values: sampled.grids.tokens,
-        shape: [batch, side, side],
-    };
     let timer = Instant::now();
-    let _ = crate::vqgan::batch::decode_grids(vqgan, &grids, batch, device);
+    let _ = crate::vqgan::batch::decode_grids(vqgan, &sampled.grids, batch, device);
     let decoder_seconds_per_image = timer.elapsed().as_secs_f64() / batch as f64;
     GeneratorFigures {
         config: name.to_string(),

@@ -4,7 +4,7 @@ use crate::bundle::{self, check_stages_agree};
 use crate::data::images;
 use crate::hourglass::Prior;
 use crate::sundae::mask::{keep_pixels, keep_tokens};
-use crate::sundae::sample::{Grids, SampleSettings, sample};
+use crate::sundae::sample::{SampleSettings, sample};
 use crate::sundae::train::{PriorTrainConfig, PriorTrainer};
 use crate::tokens::TokenGrids;
 use crate::train::fit::Checkpointed;
@@ -243,33 +243,28 @@ pub fn check_memory(need: &MemoryNeed) -> Result<()> {
 fn generate(
     prior: &Prior,
     vqgan: &VqGan,
-    starts: Grids,
+    starts: TokenGrids,
     keep: Option<&[bool]>,
     settings: &SampleSettings,
     batch_size: usize,
     outputs: &Outputs,
     device: &Device,
 ) -> Result<(Vec<RgbImage>, Report)> {
-    let n = starts.height * starts.width;
+    let (n, count) = (starts.per_grid(), starts.batch());
     let batch_size = batch_size.max(1);
     let mut prior_seconds = 0.0;
     let mut decoder_seconds = 0.0;
     let mut steps_taken = 0.0;
-    let mut tiles = Vec::with_capacity(starts.batch);
+    let mut tiles = Vec::with_capacity(count);
     let mut strip_states: Vec<TokenGrids> = Vec::new();
-    let mut final_tokens: Vec<i64> = Vec::with_capacity(starts.tokens.len());
-    let chunks = starts.batch.div_ceil(batch_size);
+    let mut final_tokens: Vec<i64> = Vec::with_capacity(starts.values.len());
+    let chunks = count.div_ceil(batch_size);
     // Counted in sampler steps, so the bar moves within a batch; a batch that stops early skips
     // ahead by the steps it did not need.
     let bar = crate::progress::bar(chunks * settings.steps, "sampling steps");
     for chunk in 0..chunks {
-        let range = chunk * batch_size..((chunk + 1) * batch_size).min(starts.batch);
-        let grids = Grids {
-            tokens: starts.tokens[range.start * n..range.end * n].to_vec(),
-            batch: range.len(),
-            height: starts.height,
-            width: starts.width,
-        };
+        let range = chunk * batch_size..((chunk + 1) * batch_size).min(count);
+        let grids = starts.slice(range.clone());
         let chunk_keep = keep.map(|k| &k[range.start * n..range.end * n]);
         let chunk_settings = SampleSettings {
             seed: SplitMix::keyed(settings.seed, 42, chunk as u64).next_u64(),
@@ -286,10 +281,7 @@ fn generate(
             |_, state| {
                 bar.inc(1);
                 if record_strip {
-                    strip_states.push(TokenGrids {
-                        values: state.tokens[..n].to_vec(),
-                        shape: [1, state.height, state.width],
-                    });
+                    strip_states.push(state.slice(0..1));
                 }
             },
         );
@@ -303,10 +295,7 @@ fn generate(
         prior_seconds += timer.elapsed().as_secs_f64();
         steps_taken += sampled.steps_taken as f64 * range.len() as f64;
         let timer = Instant::now();
-        let tokens = TokenGrids {
-            values: sampled.grids.tokens,
-            shape: [range.len(), starts.height, starts.width],
-        };
+        let tokens = sampled.grids;
         let (values, [b, _, h, w]) = decode_grids(vqgan, &tokens, batch_size, device);
         final_tokens.extend(&tokens.values);
         decoder_seconds += timer.elapsed().as_secs_f64();
@@ -322,17 +311,17 @@ fn generate(
     if let Some(path) = &outputs.tokens {
         let grids = TokenGrids {
             values: final_tokens,
-            shape: [starts.batch, starts.height, starts.width],
+            shape: starts.shape,
         };
         crate::tokens::write_tokens(path, &grids)?;
     }
-    let count = starts.batch as f64;
+    let images = count as f64;
     let report = Report {
-        images: starts.batch,
-        steps_taken: steps_taken / count,
+        images: count,
+        steps_taken: steps_taken / images,
         steps: settings.steps,
-        prior_seconds_per_image: prior_seconds / count,
-        decoder_seconds_per_image: decoder_seconds / count,
+        prior_seconds_per_image: prior_seconds / images,
+        decoder_seconds_per_image: decoder_seconds / images,
     };
     Ok((tiles, report))
 }
@@ -431,7 +420,7 @@ impl Job<'_> {
 fn sample_tiles(job: &Job, device: &Device) -> Result<(Vec<RgbImage>, Report)> {
     let g = job.load(device)?;
     let f = g.vq_config.downsampling();
-    let starts = Grids::random(
+    let starts = TokenGrids::random(
         job.count,
         g.height / f,
         g.width / f,
@@ -552,11 +541,9 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
         }));
     }
     let keep: Vec<bool> = keep_tok.iter().copied().cycle().take(count * n).collect();
-    let starts = Grids {
-        tokens,
-        batch: count,
-        height: h / f,
-        width: w / f,
+    let starts = TokenGrids {
+        values: tokens,
+        shape: [count, h / f, w / f],
     };
     let (mut tiles, report) = generate(
         &g.prior,

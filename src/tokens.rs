@@ -14,6 +14,41 @@ pub struct TokenGrids {
 }
 
 impl TokenGrids {
+    /// `batch` grids of uniformly random tokens in `0..vocab` (the sampler's start).
+    pub fn random(
+        batch: usize,
+        height: usize,
+        width: usize,
+        vocab: usize,
+        rng: &mut crate::train::SplitMix,
+    ) -> Self {
+        Self {
+            values: (0..batch * height * width)
+                .map(|_| rng.below(vocab) as i64)
+                .collect(),
+            shape: [batch, height, width],
+        }
+    }
+
+    /// Grids in the batch.
+    pub fn batch(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Tokens per grid.
+    pub fn per_grid(&self) -> usize {
+        self.shape[1] * self.shape[2]
+    }
+
+    /// Grids `range` of the batch, as a batch of their own.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        let n = self.per_grid();
+        Self {
+            values: self.values[range.start * n..range.end * n].to_vec(),
+            shape: [range.len(), self.shape[1], self.shape[2]],
+        }
+    }
+
     /// Checks every token lies in `0..vocabulary`, naming the first one that does not.
     pub fn check_vocabulary(&self, vocabulary: usize) -> Result<()> {
         if let Some((i, &v)) = self

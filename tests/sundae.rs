@@ -9,7 +9,7 @@ use sundae::device;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::corrupt::corrupt;
 use sundae::sundae::evaluate::{at_rate, evaluate, in_blocks};
-use sundae::sundae::sample::{Grids, SampleSettings, Schedule, sample};
+use sundae::sundae::sample::{SampleSettings, Schedule, sample};
 use sundae::sundae::train::{PriorTrainConfig, PriorTrainer};
 use sundae::sundae::unroll::unrolled_loss;
 use sundae::sundae::{Conditions, Denoiser};
@@ -436,8 +436,8 @@ impl<M: Denoiser> Denoiser for FillRecorder<M> {
     }
 }
 
-fn start(batch: usize, vocab: usize, seed: u64) -> Grids {
-    Grids::random(batch, 4, 4, vocab, &mut SplitMix::new(seed))
+fn start(batch: usize, vocab: usize, seed: u64) -> TokenGrids {
+    TokenGrids::random(batch, 4, 4, vocab, &mut SplitMix::new(seed))
 }
 
 #[test]
@@ -512,7 +512,7 @@ fn top_k_draws_only_the_k_most_likely_codes() {
             |_, _| {},
         );
         let mut counts = vec![0usize; vocab];
-        for &t in &sampled.grids.tokens {
+        for &t in &sampled.grids.values {
             counts[t as usize] += 1;
         }
         counts
@@ -606,7 +606,7 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early_and_the_rest_is
     let mut initial = start(4, vocab, 4);
     // Samples 0 and 2 start with token 0 (they settle and freeze); 1 and 3 keep changing.
     for (i, first) in [0, 5, 0, 6].into_iter().enumerate() {
-        initial.tokens[i * 16] = first;
+        initial.values[i * 16] = first;
     }
     // Different masks per sample, so a mask applied to the wrong sample would show; every first token
     // known, so samples 1 and 3 never settle.
@@ -632,14 +632,14 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early_and_the_rest_is
         &settings,
         &device::cpu(),
         |_, grids| {
-            frozen_rows_seen |= grids.tokens[..16] == initial.tokens[..16];
+            frozen_rows_seen |= grids.values[..16] == initial.values[..16];
         },
     );
     assert_eq!(sampled.steps_taken, 30, "two samples never settle");
     assert!(frozen_rows_seen);
     for (i, (&known, (&after, &before))) in keep
         .iter()
-        .zip(sampled.grids.tokens.iter().zip(&initial.tokens))
+        .zip(sampled.grids.values.iter().zip(&initial.values))
         .enumerate()
     {
         if known {
@@ -648,7 +648,7 @@ fn known_tokens_never_change_even_when_some_samples_freeze_early_and_the_rest_is
     }
     // The unsettled samples did change where allowed.
     let changed = (16..32)
-        .filter(|&i| !keep[i] && sampled.grids.tokens[i] != initial.tokens[i])
+        .filter(|&i| !keep[i] && sampled.grids.values[i] != initial.values[i])
         .count();
     assert!(changed > 0);
     // Every step tells the model what it must fill: the unknown tokens of the samples it is given.
@@ -712,7 +712,7 @@ fn tokens_still_holding_their_random_start_are_always_redrawn() {
     let vocab = 8;
     // Starts without token 0, so its only competitor at each noise position is the copy bump.
     let mut initial = start(3, vocab, 9);
-    for token in &mut initial.tokens {
+    for token in &mut initial.values {
         *token = 1 + *token % (vocab as i64 - 1);
     }
     let keep: Vec<bool> = (0..3 * 16).map(|i| i % 5 == 0).collect();
@@ -734,11 +734,11 @@ fn tokens_still_holding_their_random_start_are_always_redrawn() {
             |_, _| {},
         )
         .grids
-        .tokens
+        .values
     };
     // With the bump on the noise removed, token 0 wins everywhere the mask allows.
     let expected: Vec<i64> = (0..3 * 16)
-        .map(|i| if keep[i] { initial.tokens[i] } else { 0 })
+        .map(|i| if keep[i] { initial.values[i] } else { 0 })
         .collect();
     assert_eq!(run(&settings), expected);
     // The reference rule keeps the noise: the copy bump (10) beats token 0 (5).
@@ -746,7 +746,7 @@ fn tokens_still_holding_their_random_start_are_always_redrawn() {
         exclude_noise: false,
         ..settings
     };
-    assert_eq!(run(&reference), initial.tokens);
+    assert_eq!(run(&reference), initial.values);
 }
 
 #[test]

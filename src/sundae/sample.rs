@@ -7,6 +7,7 @@
 
 use super::unroll::{sample_tokens, uniforms};
 use super::{Conditions, Denoiser};
+use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -150,42 +151,8 @@ pub fn guided_logits<M: Denoiser>(
     cond.clone() + (cond - uncond).mul_scalar(settings.guidance)
 }
 
-/// Token grids `[B, H, W]` as a flat row-major host buffer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grids {
-    pub tokens: Vec<i64>,
-    pub batch: usize,
-    pub height: usize,
-    pub width: usize,
-}
-
-impl Grids {
-    /// Uniformly random tokens.
-    pub fn random(
-        batch: usize,
-        height: usize,
-        width: usize,
-        vocab: usize,
-        rng: &mut SplitMix,
-    ) -> Self {
-        let tokens = (0..batch * height * width)
-            .map(|_| rng.below(vocab) as i64)
-            .collect();
-        Self {
-            tokens,
-            batch,
-            height,
-            width,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.height * self.width
-    }
-}
-
 pub struct Sampled {
-    pub grids: Grids,
+    pub grids: TokenGrids,
     /// Steps run before every sample froze (or all of them).
     pub steps_taken: usize,
     /// The first step (0-based) whose logits held NaN or infinity, when one did: the sampler stops
@@ -200,17 +167,17 @@ const NOISE_STREAM: u64 = 12;
 /// that must not change. `on_step` sees the grids after each step (for progress and figure strips).
 pub fn sample<M: Denoiser>(
     model: &M,
-    start: Grids,
+    start: TokenGrids,
     keep: Option<&[bool]>,
     settings: &SampleSettings,
     device: &Device,
-    mut on_step: impl FnMut(usize, &Grids),
+    mut on_step: impl FnMut(usize, &TokenGrids),
 ) -> Sampled {
-    let n = start.len();
+    let n = start.per_grid();
     let mut x = start;
-    let mut frozen = vec![false; x.batch];
+    let mut frozen = vec![false; x.shape[0]];
     // Tokens that still hold their uniformly random start (never updated, not known).
-    let mut noise: Vec<bool> = (0..x.batch * n)
+    let mut noise: Vec<bool> = (0..x.shape[0] * n)
         .map(|i| !keep.is_some_and(|k| k[i]))
         .collect();
     let min_steps = if settings.early_stop {
@@ -222,10 +189,10 @@ pub fn sample<M: Denoiser>(
     for t in 0..settings.steps {
         steps_taken = t + 1;
         // Indices of samples still changing: the model only sees those (Q4: masks follow them).
-        let active: Vec<usize> = (0..x.batch).filter(|&i| !frozen[i]).collect();
-        let rows = active_rows(&x.tokens, &active, n);
+        let active: Vec<usize> = (0..x.shape[0]).filter(|&i| !frozen[i]).collect();
+        let rows = active_rows(&x.values, &active, n);
         let input = Tensor::<3, Int>::from_data(
-            TensorData::new(rows.clone(), [active.len(), x.height, x.width]),
+            TensorData::new(rows.clone(), [active.len(), x.shape[1], x.shape[2]]),
             device,
         );
         let temperature = settings.temperature.at(t, settings.steps);
@@ -244,7 +211,7 @@ pub fn sample<M: Denoiser>(
         let fill = keep.map(|keep| {
             let flags = active_rows(keep, &active, n).iter().map(|&k| !k).collect();
             Tensor::<3, Bool>::from_data(
-                TensorData::new(flags, [active.len(), x.height, x.width]),
+                TensorData::new(flags, [active.len(), x.shape[1], x.shape[2]]),
                 device,
             )
         });
@@ -288,7 +255,7 @@ pub fn sample<M: Denoiser>(
             } else {
                 all_frozen = false;
             }
-            x.tokens[sample_index * n..(sample_index + 1) * n].copy_from_slice(&new);
+            x.values[sample_index * n..(sample_index + 1) * n].copy_from_slice(&new);
         }
         on_step(t, &x);
         if all_frozen {

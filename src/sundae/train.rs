@@ -1,7 +1,7 @@
 //! SUNDAE training of the prior (SPEC.md 3): corruption, unrolled loss, AdamW, exact resume.
 
 use super::corrupt::corrupt;
-use super::sample::{Grids, SampleSettings, sample};
+use super::sample::{SampleSettings, sample};
 use super::unroll::unrolled_loss;
 use crate::bundle::write_atomic;
 use crate::data::labels::LabelSets;
@@ -556,7 +556,7 @@ pub fn train(
                 seed: s.seed,
                 ..SampleSettings::default()
             };
-            let start = Grids::random(
+            let start = TokenGrids::random(
                 s.samples.max(1),
                 shape.0,
                 shape.1,
@@ -564,12 +564,8 @@ pub fn train(
                 &mut SplitMix::keyed(s.seed, 31, 0),
             );
             let sampled = sample(&model, start, None, &settings, device, |_, _| {});
-            let grids = TokenGrids {
-                values: sampled.grids.tokens,
-                shape: [s.samples.max(1), shape.0, shape.1],
-            };
             let (values, [b, _, h, w]) =
-                crate::vqgan::batch::decode_grids(vqgan, &grids, 8, device);
+                crate::vqgan::batch::decode_grids(vqgan, &sampled.grids, 8, device);
             let tiles: Vec<_> = (0..b)
                 .map(|i| {
                     crate::data::images::to_rgb8(&values[i * 3 * h * w..(i + 1) * 3 * h * w], h, w)
