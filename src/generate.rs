@@ -8,6 +8,7 @@ use crate::sundae::sample::{SampleSettings, sample};
 use crate::sundae::train::{PriorTrainConfig, PriorTrainer};
 use crate::tokens::TokenGrids;
 use crate::train::fit::Checkpointed;
+use crate::train::rng::streams;
 use crate::train::{RunDir, SplitMix};
 use crate::vqgan::batch::decode_grids;
 use crate::vqgan::{VqGan, VqGanConfig};
@@ -267,7 +268,7 @@ fn generate(
         let grids = starts.slice(range.clone());
         let chunk_keep = keep.map(|k| &k[range.start * n..range.end * n]);
         let chunk_settings = SampleSettings {
-            seed: SplitMix::keyed(settings.seed, 42, chunk as u64).next_u64(),
+            seed: SplitMix::keyed(settings.seed, streams::BATCH_SEED, chunk as u64).next_u64(),
             ..settings.clone()
         };
         let timer = Instant::now();
@@ -425,7 +426,7 @@ fn sample_tiles(job: &Job, device: &Device) -> Result<(Vec<RgbImage>, Report)> {
         g.height / f,
         g.width / f,
         g.prior_config.vocab_size,
-        &mut SplitMix::keyed(job.settings.seed, 40, 0),
+        &mut SplitMix::keyed(job.settings.seed, streams::SAMPLE_START, 0),
     );
     generate(
         &g.prior,
@@ -529,7 +530,7 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
 
     let encoded = encode_canvas(&g.vqgan, images::to_chw(&image), w, h, device);
     let n = keep_tok.len();
-    let mut rng = SplitMix::keyed(settings.seed, 43, 0);
+    let mut rng = SplitMix::keyed(settings.seed, streams::INPAINT_START, 0);
     let mut tokens = Vec::with_capacity(count * n);
     for _ in 0..count {
         tokens.extend(encoded.iter().zip(&keep_tok).map(|(&t, &k)| {

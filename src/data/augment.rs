@@ -35,7 +35,7 @@ impl Augment {
     /// The views of image number `index` (CHW values in [-1, 1], `side` x `side`): the image, its
     /// zoomed-out copies, its shifted copies, each followed by its mirror image when `flip` is set.
     pub fn views(&self, pixels: &[f32], side: usize, index: usize) -> Vec<Vec<f32>> {
-        let mut rng = SplitMix::keyed(0x200A, index as u64, 0);
+        let mut rng = SplitMix::keyed(crate::train::rng::streams::AUGMENT_SEED, index as u64, 0);
         let mut views = Vec::with_capacity(self.views_per_image());
         for copy in 0..=self.zooms + self.shifts {
             let view = if copy == 0 {

@@ -6,6 +6,7 @@ use super::unroll::unrolled_loss;
 use super::{Conditions, Denoiser, label_rows};
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
+use crate::train::rng::streams::{EVAL_BLOCKS, EVAL_CORRUPT, EVAL_RATE, EVAL_SEED, EVAL_UNROLL};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -22,8 +23,6 @@ pub struct Evaluation {
     /// Share of the vocabulary that occurs in the grids (the VQ-GAN's codebook usage on this set).
     pub codebook_usage: f64,
 }
-
-const EVAL_SEED: u64 = 0x5EED;
 
 /// Corrupts each grid at a rate from U(0, 1) (or, for a share `block_share` of them, in a random
 /// rectangle) and scores `unroll_steps` passes, in batches of `batch_size`. `labels` (`[count, sets]`,
@@ -55,7 +54,7 @@ pub fn evaluate<M: Denoiser>(
             [b, h, w],
             vocab,
             block_share,
-            &mut SplitMix::keyed(EVAL_SEED, 1, chunk as u64),
+            &mut SplitMix::keyed(EVAL_SEED, EVAL_CORRUPT, chunk as u64),
         );
         let to_tensor = |values: Vec<i64>| {
             Tensor::<3, Int>::from_data(TensorData::new(values, [b, h, w]), device)
@@ -67,7 +66,7 @@ pub fn evaluate<M: Denoiser>(
             Some(&corruption.fill),
             label_rows(labels, count, start, end, device),
             unroll_steps,
-            &mut SplitMix::keyed(EVAL_SEED, 2, chunk as u64),
+            &mut SplitMix::keyed(EVAL_SEED, EVAL_UNROLL, chunk as u64),
         );
         let weight = b as f64 / count as f64;
         loss += unrolled.loss.into_scalar::<f64>() * weight;
@@ -118,7 +117,7 @@ pub fn at_rate<M: Denoiser>(
 ) -> RateFigures {
     let data = (grids, labels);
     one_pass(model, data, batch_size, device, rate, |chunk, clean, _| {
-        let mut rng = SplitMix::keyed(EVAL_SEED, 3, chunk);
+        let mut rng = SplitMix::keyed(EVAL_SEED, EVAL_RATE, chunk);
         let corrupted = clean
             .iter()
             .map(|&t| {
@@ -158,7 +157,7 @@ pub fn in_blocks<M: Denoiser>(
                 shape,
                 vocab,
                 1.0,
-                &mut SplitMix::keyed(EVAL_SEED, 4, chunk),
+                &mut SplitMix::keyed(EVAL_SEED, EVAL_BLOCKS, chunk),
             );
             (corrupted, Some(corruption.fill))
         },

@@ -9,6 +9,7 @@ use super::unroll::{sample_tokens, uniforms};
 use super::{Conditions, Denoiser};
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
+use crate::train::rng::streams;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// A value annealed linearly from `start` to `end` over the steps (inclusive), or constant.
@@ -160,9 +161,6 @@ pub struct Sampled {
     pub non_finite_at: Option<usize>,
 }
 
-const KEEP_STREAM: u64 = 11;
-const NOISE_STREAM: u64 = 12;
-
 /// Denoises `start` for `settings.steps` steps. `keep` (one flag per token, true = known) marks tokens
 /// that must not change. `on_step` sees the grids after each step (for progress and figure strips).
 pub fn sample<M: Denoiser>(
@@ -201,7 +199,11 @@ pub fn sample<M: Denoiser>(
             .iter()
             .flat_map(|&i| {
                 uniforms(
-                    &mut SplitMix::keyed(settings.seed ^ i as u64, NOISE_STREAM, t as u64),
+                    &mut SplitMix::keyed(
+                        settings.seed ^ i as u64,
+                        streams::SAMPLER_DRAWS,
+                        t as u64,
+                    ),
                     n,
                 )
             })
@@ -237,8 +239,11 @@ pub fn sample<M: Denoiser>(
         let proportion = settings.proportion.at(t, settings.steps);
         let mut all_frozen = true;
         for (slot, &sample_index) in active.iter().enumerate() {
-            let mut rng =
-                SplitMix::keyed(settings.seed ^ sample_index as u64, KEEP_STREAM, t as u64);
+            let mut rng = SplitMix::keyed(
+                settings.seed ^ sample_index as u64,
+                streams::SAMPLER_KEEP,
+                t as u64,
+            );
             let old = &rows[slot * n..(slot + 1) * n];
             let mut new = proposal[slot * n..(slot + 1) * n].to_vec();
             for (i, token) in new.iter_mut().enumerate() {

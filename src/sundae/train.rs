@@ -3,7 +3,6 @@
 use super::corrupt::corrupt;
 use super::sample::{SampleSettings, sample};
 use super::unroll::unrolled_loss;
-use crate::bundle::write_atomic;
 use crate::data::labels::LabelSets;
 use crate::data::latents;
 use crate::hourglass::{Prior, PriorConfig};
@@ -12,6 +11,7 @@ use crate::train::fit::{
     Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
     save_module, save_optimizer,
 };
+use crate::train::rng::streams;
 use crate::train::{BatchStream, RunDir, SplitMix};
 use anyhow::{Context, Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
@@ -148,10 +148,6 @@ pub struct PriorStepReport {
     pub learning_rate: f64,
 }
 
-const CORRUPT_STREAM: u64 = 21;
-const UNROLL_STREAM: u64 = 22;
-const LABEL_STREAM: u64 = 23;
-
 /// One training batch: clean grids and their labels (`[B, sets]` row-major; empty without labels).
 pub struct LabelledBatch {
     pub grids: TokenGrids,
@@ -251,7 +247,7 @@ impl PriorTrainer {
                 &nulls,
                 self.settings.label_dropout,
                 self.settings.label_drop_all,
-                &mut SplitMix::keyed(self.settings.seed, LABEL_STREAM, self.step),
+                &mut SplitMix::keyed(self.settings.seed, streams::LABEL_DROP, self.step),
             );
             Tensor::<2, Int>::from_data(
                 TensorData::new(labels, [clean.shape[0], nulls.len()]),
@@ -260,7 +256,7 @@ impl PriorTrainer {
         });
         let vocab = self.model.vocab_size();
         let mut corrupted = clean.values.clone();
-        let mut rng = SplitMix::keyed(self.settings.seed, CORRUPT_STREAM, self.step);
+        let mut rng = SplitMix::keyed(self.settings.seed, streams::CORRUPT, self.step);
         let corruption = corrupt(
             &mut corrupted,
             clean.shape,
@@ -272,7 +268,7 @@ impl PriorTrainer {
             Tensor::<3, Int>::from_data(TensorData::new(values, clean.shape), &device)
         };
         // Keyed by step, so a resumed run draws the same samples between unroll passes.
-        let mut unroll_rng = SplitMix::keyed(self.settings.seed, UNROLL_STREAM, self.step);
+        let mut unroll_rng = SplitMix::keyed(self.settings.seed, streams::UNROLL, self.step);
         let unrolled = unrolled_loss(
             &self.model,
             to_tensor(clean.values.clone()),
@@ -308,6 +304,12 @@ impl PriorTrainer {
     }
 }
 
+/// What a prior checkpoint's `state.json` holds besides the weights and optimiser.
+#[derive(Serialize, Deserialize)]
+struct PriorState {
+    step: u64,
+}
+
 impl Checkpointed for PriorTrainer {
     fn steps_done(&self) -> u64 {
         self.step
@@ -319,12 +321,7 @@ impl Checkpointed for PriorTrainer {
             save_module(average, dir, "prior-ema.bpk")?;
         }
         save_optimizer(&self.optim, dir, "prior-optim.bpk")?;
-        write_atomic(
-            &dir.join("state.json"),
-            serde_json::json!({ "step": self.step })
-                .to_string()
-                .as_bytes(),
-        )
+        crate::train::checkpoint::write_state(dir, &PriorState { step: self.step })
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
@@ -333,10 +330,8 @@ impl Checkpointed for PriorTrainer {
             load_module(average, dir, "prior-ema.bpk")?;
         }
         self.optim = load_optimizer(adamw(&self.settings), dir, "prior-optim.bpk")?;
-        let state: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?,
-        )?;
-        self.step = state["step"].as_u64().context("state.json has no step")?;
+        let state: PriorState = crate::train::checkpoint::read_state(dir)?;
+        self.step = state.step;
         Ok(())
     }
 }
@@ -561,7 +556,7 @@ pub fn train(
                 shape.0,
                 shape.1,
                 m.vocab_size,
-                &mut SplitMix::keyed(s.seed, 31, 0),
+                &mut SplitMix::keyed(s.seed, streams::RUN_SAMPLES, 0),
             );
             let sampled = sample(&model, start, None, &settings, device, |_, _| {});
             let (values, [b, _, h, w]) =

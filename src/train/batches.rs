@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-const SHUFFLE_STREAM: u64 = 1;
-
 /// Item indices of batch `step` (wrapping across epochs).
 pub fn batch_indices(seed: u64, len: usize, batch: usize, step: u64) -> Vec<usize> {
     let first = step as usize * batch;
@@ -18,7 +16,8 @@ pub fn batch_indices(seed: u64, len: usize, batch: usize, step: u64) -> Vec<usiz
         .map(|position| {
             if position / len != epoch {
                 epoch = position / len;
-                order = SplitMix::keyed(seed, SHUFFLE_STREAM, epoch as u64).permutation(len);
+                order = SplitMix::keyed(seed, super::rng::streams::SHUFFLE, epoch as u64)
+                    .permutation(len);
             }
             order[position % len]
         })

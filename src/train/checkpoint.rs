@@ -8,6 +8,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const LATEST: &str = "latest";
+/// The file in a checkpoint that holds the trainer's own state (its step, and what else it keeps).
+pub const STATE: &str = "state.json";
+
+/// Writes a trainer's typed state into checkpoint directory `dir`.
+pub fn write_state<T: serde::Serialize>(dir: &Path, state: &T) -> Result<()> {
+    write_atomic(&dir.join(STATE), serde_json::to_string(state)?.as_bytes())
+}
+
+/// Reads the typed state a trainer wrote into checkpoint directory `dir`.
+pub fn read_state<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T> {
+    let path = dir.join(STATE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
 /// Held by the process training in a run directory; holds its PID.
 pub const LOCK: &str = "run.lock";
 

@@ -1,6 +1,39 @@
 //! A tiny deterministic random number generator keyed by (seed, stream, step), so that any step's
 //! randomness can be recomputed after a resume without saving generator state.
 
+/// Every random stream of the project, by purpose. Generators keyed by one seed and two different
+/// streams never correlate; two uses of one stream under one seed would, silently. So a new use gets
+/// its own entry here, never a number at the call site.
+pub mod streams {
+    /// The order of the data in each epoch (`train::BatchStream`).
+    pub const SHUFFLE: u64 = 1;
+    /// The VQ-GAN trainer's dead-code restarts.
+    pub const CODE_RESTART: u64 = 2;
+    /// The sampler: which tokens a step updates, and the draws of their new values.
+    pub const SAMPLER_KEEP: u64 = 11;
+    pub const SAMPLER_DRAWS: u64 = 12;
+    /// The prior trainer: corruption, the draws between unroll passes, label dropout.
+    pub const CORRUPT: u64 = 21;
+    pub const UNROLL: u64 = 22;
+    pub const LABEL_DROP: u64 = 23;
+    /// The start tokens of the sample grids a prior run writes.
+    pub const RUN_SAMPLES: u64 = 31;
+    /// `sundae sample`/`inpaint`: the random start, each batch's sampler seed, the noise under a mask.
+    pub const SAMPLE_START: u64 = 40;
+    pub const BATCH_SEED: u64 = 42;
+    pub const INPAINT_START: u64 = 43;
+    /// `sundae evaluate`, under its own fixed seed (`EVAL_SEED`): corruption and unroll draws, the
+    /// fixed-rate corruption, the blocks.
+    pub const EVAL_SEED: u64 = 0x5EED;
+    pub const EVAL_CORRUPT: u64 = 1;
+    pub const EVAL_UNROLL: u64 = 2;
+    pub const EVAL_RATE: u64 = 3;
+    pub const EVAL_BLOCKS: u64 = 4;
+    /// The extra views of `sundae encode --zooms/--shifts`, under their own fixed seed, one stream
+    /// per image.
+    pub const AUGMENT_SEED: u64 = 0x200A;
+}
+
 /// SplitMix64: fast, statistically sound for shuffling and sampling, and trivially seekable.
 #[derive(Debug, Clone)]
 pub struct SplitMix(u64);

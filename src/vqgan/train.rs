@@ -5,12 +5,12 @@ use super::discriminator::Discriminator;
 use super::loss::{self, Reconstruction};
 use super::lpips::Lpips;
 use super::{VqGan, VqGanConfig};
-use crate::bundle::write_atomic;
 use crate::data::{self, Split, images};
 use crate::train::fit::{
     Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
     save_module, save_optimizer,
 };
+use crate::train::rng::streams;
 use crate::train::{BatchStream, RunDir, SplitMix};
 use crate::vqgan::batch::images_to_tensor;
 use anyhow::{Context, Result, bail};
@@ -350,7 +350,7 @@ impl VqGanTrainer {
         let weight = &mut self.model.quantize.embedding.weight;
         let device = weight.device();
         let mut codebook: Vec<f32> = weight.val().into_data().iter::<f32>().collect();
-        let mut rng = SplitMix::keyed(self.settings.seed, 2, self.step);
+        let mut rng = SplitMix::keyed(self.settings.seed, streams::CODE_RESTART, self.step);
         restart_codes(&mut codebook, e, &dead, &candidates, |n| rng.below(n));
         let n_embed = codebook.len() / e;
         *weight = weight.clone().map(|_| {
@@ -375,10 +375,7 @@ impl Checkpointed for VqGanTrainer {
             step: self.step,
             usage: self.usage.clone(),
         };
-        write_atomic(
-            &dir.join("state.json"),
-            serde_json::to_string(&state)?.as_bytes(),
-        )
+        crate::train::checkpoint::write_state(dir, &state)
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
@@ -386,9 +383,7 @@ impl Checkpointed for VqGanTrainer {
         load_module(&mut self.disc, dir, "discriminator.bpk")?;
         self.ae_optim = load_optimizer(adam(), dir, "vqgan-optim.bpk")?;
         self.disc_optim = load_optimizer(adam(), dir, "discriminator-optim.bpk")?;
-        let text =
-            std::fs::read_to_string(dir.join("state.json")).context("checkpoint state.json")?;
-        let state: TrainerState = serde_json::from_str(&text)?;
+        let state: TrainerState = crate::train::checkpoint::read_state(dir)?;
         self.step = state.step;
         self.usage = state.usage;
         self.apply_freezing();
