@@ -126,82 +126,113 @@ fn reconstruct_writes_input_and_output_side_by_side() {
     assert_eq!(grid.get_pixel(3, 2).0, [48, 32, 0]);
 }
 
+/// Writes an `.npy` of `shape` filled with `value` into the test folder.
+fn npy_i64(t: &Setup, name: &str, shape: (usize, usize, usize), value: i64) -> String {
+    let path = t.dir.path().join(name);
+    Array3::<i64>::from_elem(shape, value)
+        .write_npy(std::fs::File::create(&path).unwrap())
+        .unwrap();
+    s(&path).to_string()
+}
+
 #[test]
 fn bad_input_gets_one_clear_line_and_a_failure_status() {
     let t = setup();
-    let tokens = t.dir.path().join("tokens.npy");
-
-    let missing = t.dir.path().join("absent.png");
-    let err = fails(&[
-        "vqgan",
-        "encode",
-        "--vqgan",
-        s(&t.bundle),
-        "--out",
-        s(&tokens),
-        s(&missing),
-    ]);
-    assert!(err.contains("absent.png"), "{err}");
-
-    let corrupt = t.dir.path().join("corrupt.png");
+    let bundle = s(&t.bundle).to_string();
+    let path = |name: &str| s(&t.dir.path().join(name)).to_string();
+    let corrupt = path("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG but not really").unwrap();
-    let err = fails(&[
-        "vqgan",
-        "encode",
-        "--vqgan",
-        s(&t.bundle),
-        "--out",
-        s(&tokens),
-        s(&corrupt),
-    ]);
-    assert!(err.contains("corrupt.png"), "{err}");
-
-    let err = fails(&[
-        "vqgan",
-        "encode",
-        "--vqgan",
-        "/nonexistent",
-        "--out",
-        s(&tokens),
-        s(&t.images[0]),
-    ]);
-    assert!(err.contains("/nonexistent"), "{err}");
-
-    let out_of_vocabulary = t.dir.path().join("big.npy");
-    Array3::<i64>::from_elem((1, 8, 8), 16)
-        .write_npy(std::fs::File::create(&out_of_vocabulary).unwrap())
+    let floats = path("floats.npy");
+    ndarray::Array3::<f32>::zeros((1, 8, 8))
+        .write_npy(std::fs::File::create(&floats).unwrap())
         .unwrap();
-    let err = fails(&[
-        "vqgan",
-        "decode",
-        "--vqgan",
-        s(&t.bundle),
-        "--tokens",
-        s(&out_of_vocabulary),
-        "--out",
-        "x.png",
-    ]);
-    assert!(
-        err.contains("token 16") && err.contains("vocabulary"),
-        "{err}"
-    );
+    let good = npy_i64(&t, "good.npy", (1, 8, 8), 3);
+    let out_of_vocabulary = npy_i64(&t, "big.npy", (1, 8, 8), 16);
+    let wrong_size = npy_i64(&t, "wrong.npy", (1, 4, 8), 0);
+    let image = s(&t.images[0]).to_string();
+    let (tokens, png) = (path("tokens.npy"), path("x.png"));
+    let encode = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["vqgan", "encode", "--vqgan", &bundle, "--out", &tokens];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let decode = |tokens: &str, out: &str| -> Vec<String> {
+        [
+            "vqgan", "decode", "--vqgan", &bundle, "--tokens", tokens, "--out", out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
+        (encode(&[&path("absent.png")]), "absent.png"),
+        (encode(&[&corrupt]), "corrupt.png"),
+        (
+            [
+                "vqgan",
+                "encode",
+                "--vqgan",
+                "/nonexistent",
+                "--out",
+                &tokens,
+                &image,
+            ]
+            .map(String::from)
+            .to_vec(),
+            "/nonexistent",
+        ),
+        (
+            decode(&out_of_vocabulary, &png),
+            "outside the vocabulary 0..16",
+        ),
+        (
+            decode(&wrong_size, &png),
+            "token grids are 4x8, but this VQ-GAN makes 8x8",
+        ),
+        (decode(&floats, &png), "not an integer .npy array"),
+        // A valid token file, so that only the extension can be wrong.
+        (decode(&good, &path("x.jpg")), "must end in .png or .npy"),
+        (encode(&["--device", "tpu", &image]), "unknown device 'tpu'"),
+        (
+            [
+                "vqgan",
+                "import",
+                "--config",
+                s(&fixture("tiny_vqmodel.yaml")),
+                "--ckpt",
+                &corrupt,
+                "--out",
+                &path("b2"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            "corrupt.png",
+        ),
+    ];
+    if !cfg!(feature = "vulkan") {
+        cases.push((
+            encode(&["--device", "vulkan", &image]),
+            "not compiled into this build",
+        ));
+    }
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(&args);
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected '{expected}' in {err}"
+        );
+    }
+    // The valid file itself decodes: the extension case failed for its extension alone.
+    ok(&decode(&good, &png)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+}
 
-    let wrong_size = t.dir.path().join("wrong.npy");
-    Array3::<i64>::zeros((1, 4, 8))
-        .write_npy(std::fs::File::create(&wrong_size).unwrap())
-        .unwrap();
-    let err = fails(&[
-        "vqgan",
-        "decode",
-        "--vqgan",
-        s(&t.bundle),
-        "--tokens",
-        s(&wrong_size),
-        "--out",
-        "x.png",
-    ]);
-    assert!(err.contains("4x8") && err.contains("8x8"), "{err}");
-    // ...unless other sizes are asked for: the decoder is convolutional.
+#[test]
+fn grids_of_another_size_decode_when_asked_for() {
+    let t = setup();
+    let wrong_size = npy_i64(&t, "wrong.npy", (1, 4, 8), 0);
     let any = t.dir.path().join("any.npy");
     ok(&[
         "vqgan",
@@ -209,80 +240,13 @@ fn bad_input_gets_one_clear_line_and_a_failure_status() {
         "--vqgan",
         s(&t.bundle),
         "--tokens",
-        s(&wrong_size),
+        &wrong_size,
         "--out",
         s(&any),
         "--any-size",
     ]);
     let decoded = ArrayD::<f32>::read_npy(std::fs::File::open(&any).unwrap()).unwrap();
     assert_eq!(decoded.shape(), &[1, 3, 8, 16]);
-
-    let floats = t.dir.path().join("floats.npy");
-    ndarray::Array3::<f32>::zeros((1, 8, 8))
-        .write_npy(std::fs::File::create(&floats).unwrap())
-        .unwrap();
-    let err = fails(&[
-        "vqgan",
-        "decode",
-        "--vqgan",
-        s(&t.bundle),
-        "--tokens",
-        s(&floats),
-        "--out",
-        "x.png",
-    ]);
-    assert!(err.contains("integer"), "{err}");
-
-    let err = fails(&[
-        "vqgan",
-        "decode",
-        "--vqgan",
-        s(&t.bundle),
-        "--tokens",
-        s(&wrong_size),
-        "--out",
-        "x.jpg",
-    ]);
-    assert!(err.contains(".png or .npy") || err.contains("8x8"), "{err}");
-
-    let err = fails(&[
-        "vqgan",
-        "encode",
-        "--vqgan",
-        s(&t.bundle),
-        "--out",
-        s(&tokens),
-        "--device",
-        "tpu",
-        s(&t.images[0]),
-    ]);
-    assert!(err.contains("unknown device 'tpu'"), "{err}");
-    if !cfg!(feature = "vulkan") {
-        let err = fails(&[
-            "vqgan",
-            "encode",
-            "--vqgan",
-            s(&t.bundle),
-            "--out",
-            s(&tokens),
-            "--device",
-            "vulkan",
-            s(&t.images[0]),
-        ]);
-        assert!(err.contains("not compiled into this build"), "{err}");
-    }
-
-    let err = fails(&[
-        "vqgan",
-        "import",
-        "--config",
-        s(&fixture("tiny_vqmodel.yaml")),
-        "--ckpt",
-        s(&corrupt),
-        "--out",
-        s(&t.dir.path().join("b2")),
-    ]);
-    assert!(err.contains("corrupt.png"), "{err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use common::{fails, generator, join, ok, root, s};
 use image::{GenericImageView, Rgb, RgbImage};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use sundae::bundle::check_stages_agree;
 use sundae::hourglass::PriorConfig;
 use sundae::sundae::mask::keep_tokens;
@@ -143,8 +143,51 @@ fn stages_that_disagree_are_refused() {
     );
 }
 
+/// A 32x16 image whose left half is `original` and a mask that keeps that half, as files in `dir`.
+fn wide_inputs(dir: &Path, original: &RgbImage) -> (PathBuf, PathBuf) {
+    let wide_image = dir.join("wide-image.png");
+    let wide_mask = dir.join("wide-mask.png");
+    RgbImage::from_fn(32, 16, |x, y| {
+        if x < 16 {
+            *original.get_pixel(x, y)
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&wide_image)
+    .unwrap();
+    RgbImage::from_fn(32, 16, |x, _| {
+        if x < 16 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&wide_mask)
+    .unwrap();
+    (wide_image, wide_mask)
+}
+
+/// A 16x16 gradient image and a mask that keeps its left half, as files in `dir`.
+fn left_half_inputs(dir: &Path) -> (RgbImage, PathBuf, PathBuf) {
+    let image_path = dir.join("image.png");
+    let mask_path = dir.join("mask.png");
+    let original = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 90]));
+    original.save(&image_path).unwrap();
+    RgbImage::from_fn(16, 16, |x, _| {
+        if x < 8 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&mask_path)
+    .unwrap();
+    (original, image_path, mask_path)
+}
+
 #[test]
-fn sample_inpaint_and_canvases_end_to_end() {
+fn sampling_writes_its_grid_images_and_strip_and_repeats_for_a_seed() {
     let dir = tempfile::tempdir().unwrap();
     let model = generator(dir.path());
     let grid = dir.path().join("samples.png");
@@ -200,7 +243,12 @@ fn sample_inpaint_and_canvases_end_to_end() {
         std::fs::read(&grid).unwrap(),
         std::fs::read(&again).unwrap()
     );
+}
 
+#[test]
+fn a_canvas_of_another_size_runs_through_prior_and_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
     // A wider canvas than the training one runs through prior and decoder.
     let wide = dir.path().join("wide.png");
     ok(&[
@@ -239,21 +287,14 @@ fn sample_inpaint_and_canvases_end_to_end() {
         s(&dir.path().join("refused.png")),
     ]);
     assert!(err.contains("8x9"), "{err}");
+}
 
+#[test]
+fn inpainting_keeps_the_unmasked_pixels_and_shows_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
     // Inpainting: the left half is kept; with --paste its pixels come back exactly.
-    let image_path = dir.path().join("image.png");
-    let mask_path = dir.path().join("mask.png");
-    let original = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 90]));
-    original.save(&image_path).unwrap();
-    RgbImage::from_fn(16, 16, |x, _| {
-        if x < 8 {
-            Rgb([255, 255, 255])
-        } else {
-            Rgb([0, 0, 0])
-        }
-    })
-    .save(&mask_path)
-    .unwrap();
+    let (original, image_path, mask_path) = left_half_inputs(dir.path());
     let out = dir.path().join("inpainted.png");
     let variations = dir.path().join("variations");
     let line = ok(&[
@@ -302,28 +343,15 @@ fn sample_inpaint_and_canvases_end_to_end() {
             }
         }
     }
+}
 
+#[test]
+fn outpainting_fills_a_wider_canvas_from_a_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
+    let (original, _, _) = left_half_inputs(dir.path());
     // Outpainting: a 32-wide canvas whose right half is to be made up.
-    let wide_image = dir.path().join("wide-image.png");
-    let wide_mask = dir.path().join("wide-mask.png");
-    RgbImage::from_fn(32, 16, |x, y| {
-        if x < 16 {
-            *original.get_pixel(x, y)
-        } else {
-            Rgb([0, 0, 0])
-        }
-    })
-    .save(&wide_image)
-    .unwrap();
-    RgbImage::from_fn(32, 16, |x, _| {
-        if x < 16 {
-            Rgb([255, 255, 255])
-        } else {
-            Rgb([0, 0, 0])
-        }
-    })
-    .save(&wide_mask)
-    .unwrap();
+    let (wide_image, wide_mask) = wide_inputs(dir.path(), &original);
     let outpainted = dir.path().join("outpainted.png");
     ok(&[
         "inpaint",
@@ -345,7 +373,15 @@ fn sample_inpaint_and_canvases_end_to_end() {
         s(&outpainted),
     ]);
     assert_eq!(image::open(&outpainted).unwrap().dimensions(), (32, 16));
+}
 
+#[test]
+fn bad_generation_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
+    let (original, image_path, _) = left_half_inputs(dir.path());
+    let (wide_image, wide_mask) = wide_inputs(dir.path(), &original);
+    let out = dir.path().join("inpainted.png");
     // Bad input: a mask of another size, an image of another size, a model that is not a generator.
     let small_mask = dir.path().join("small-mask.png");
     RgbImage::from_pixel(8, 8, Rgb([0, 0, 0]))
