@@ -581,17 +581,8 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
 }
 
 fn read_rgb(path: &Path) -> Result<RgbImage> {
-    if path.is_dir() {
-        bail!("{} is a folder, not an image", path.display());
-    }
-    let image = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .decode()
-        .with_context(|| format!("{} is not a readable image", path.display()))?;
     // As in training data: transparency becomes white, not black.
-    Ok(images::on_white(&image.to_rgba8()))
+    Ok(images::on_white(&images::read_rgba(path)?))
 }
 
 fn fit_to(image: &RgbImage, w: usize, h: usize, filter: image::imageops::FilterType) -> RgbImage {

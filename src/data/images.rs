@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
-/// Reads an image file and prepares it at `resolution` (see [`prepare`]).
-pub fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>> {
+/// Reads an image file of any format `image` knows (by its content, not its name) as RGBA; every
+/// failure names the file.
+pub fn read_rgba(path: &Path) -> Result<RgbaImage> {
     if path.is_dir() {
         bail!("{} is a folder, not an image", path.display());
     }
@@ -19,7 +20,12 @@ pub fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>> {
         .with_context(|| format!("cannot read {}", path.display()))?
         .decode()
         .with_context(|| format!("{} is not a readable image", path.display()))?;
-    Ok(prepare(&image.to_rgba8(), resolution))
+    Ok(image.to_rgba8())
+}
+
+/// Reads an image file and prepares it at `resolution` (see [`prepare`]).
+pub fn load_image(path: &Path, resolution: usize) -> Result<Vec<f32>> {
+    Ok(prepare(&read_rgba(path)?, resolution))
 }
 
 /// Composites on white, resizes the shorter side to `resolution`, center-crops to a square,

@@ -54,13 +54,7 @@ pub struct Prepared {
 /// An image file at its own size (`resolution` None, as pytorch-fid reads it) or prepared like training
 /// data (shorter side resized, centre-cropped); transparency is composited on white either way.
 fn read_image(path: &Path, resolution: Option<usize>) -> Result<RgbImage> {
-    let decoded = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .decode()
-        .with_context(|| format!("{} is not a readable image", path.display()))?
-        .to_rgba8();
+    let decoded = images::read_rgba(path)?;
     Ok(match resolution {
         None => images::on_white(&decoded),
         Some(side) => images::to_rgb8(&images::prepare(&decoded, side), side, side),
