@@ -302,7 +302,7 @@ fn a_tiny_prior_overfits_four_grids() {
         ff_mult: 4,
         ..config.model
     };
-    config.train.learning_rate = 2e-3;
+    config.train.run.learning_rate = 2e-3;
     let device = device::cpu().autodiff();
     device.seed(3);
     let mut trainer = PriorTrainer::new(&config, &device);
@@ -866,10 +866,10 @@ fn a_fill_embedding_learns_from_block_grids_only() {
 #[test]
 fn the_learning_rate_warms_up_holds_and_decays_to_zero() {
     let mut config = tiny_config();
-    config.train.learning_rate = 1e-3;
-    config.train.steps = 100;
-    config.train.warmup_steps = 10;
-    config.train.decay_steps = 20;
+    config.train.run.learning_rate = 1e-3;
+    config.train.run.steps = 100;
+    config.train.run.warmup_steps = 10;
+    config.train.run.decay_steps = 20;
     let device = device::cpu().autodiff();
     let mut trainer = PriorTrainer::new(&config, &device);
     // By hand: step s (0-based) uses lr * min(1, (s+1)/10) * min(1, (100-s)/20).

@@ -35,7 +35,7 @@ fn taming_step_trainer(
     config.train.disc_layers = 2;
     config.train.disc_channels = 8;
     config.train.disc_weight = 0.8;
-    config.train.learning_rate = 1e-3;
+    config.train.run.learning_rate = 1e-3;
     config.train.restart_dead_codes = false;
     adjust(&mut config);
     let mut trainer = VqGanTrainer::new(&config, device);
@@ -481,9 +481,9 @@ fn warmup_and_decay_scale_each_steps_update() {
     // weight's change.
     let step_change = |warmup_steps: u64, decay_steps: u64| {
         let mut trainer = taming_step_trainer(&device, |config| {
-            config.train.steps = 10;
-            config.train.warmup_steps = warmup_steps;
-            config.train.decay_steps = decay_steps;
+            config.train.run.steps = 10;
+            config.train.run.warmup_steps = warmup_steps;
+            config.train.run.decay_steps = decay_steps;
         });
         let all = |t: &VqGanTrainer| {
             let mut w = weights(&t.model);
@@ -545,6 +545,6 @@ fn every_shipped_vqgan_config_reads() {
     // The built-in decoder's second stage: decoder alone, a falling rate, no discriminator.
     let polish = VqGanTrainConfig::read(&configs.join("vqgan-emoji-polish.toml")).unwrap();
     assert!(polish.train.decoder_only);
-    assert_eq!(polish.train.decay_steps, polish.train.steps);
-    assert!(polish.train.disc_start > polish.train.steps);
+    assert_eq!(polish.train.run.decay_steps, polish.train.run.steps);
+    assert!(polish.train.disc_start > polish.train.run.steps);
 }

@@ -8,10 +8,11 @@ use crate::data::latents;
 use crate::hourglass::{Prior, PriorConfig};
 use crate::tokens::TokenGrids;
 use crate::train::fit::{
-    Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
-    save_module, save_optimizer,
+    Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest, save_module,
+    save_optimizer,
 };
 use crate::train::rng::streams;
+use crate::train::settings::{LoopDefaults, LoopSettings};
 use crate::train::{BatchStream, RunDir, SplitMix};
 use anyhow::{Context, Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
@@ -19,6 +20,7 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,14 +37,9 @@ pub struct PriorTrainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PriorTrainSettings {
-    pub steps: u64,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    /// Linear warmup from 0 over this many steps (0 = none).
-    pub warmup_steps: u64,
-    /// Linear decay to 0 over the last this many of `steps` (0 = none): a cooldown that lowers the
-    /// loss of a run trained at a constant rate; raise `steps` and this together to extend a run.
-    pub decay_steps: u64,
+    /// Steps, batch, AdamW learning rate and its schedule, seed and cadence.
+    #[serde(flatten)]
+    pub run: LoopSettings<PriorLoop>,
     pub beta1: f64,
     pub beta2: f64,
     pub epsilon: f64,
@@ -63,24 +60,37 @@ pub struct PriorTrainSettings {
     /// Chance that all of a grid's labels are dropped at once: the unconditional model that
     /// classifier-free guidance steers away from.
     pub label_drop_all: f64,
-    pub seed: u64,
-    pub log_every: u64,
-    pub checkpoint_every: u64,
-    pub keep_every: u64,
-    pub sample_every: u64,
     /// Images in each sample grid (needs `--vqgan`).
     pub samples: usize,
     pub sample_steps: usize,
 }
 
-impl Default for PriorTrainSettings {
-    fn default() -> Self {
-        Self {
+/// The prior trainer's loop defaults (the reference's: SPEC.md 3.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorLoop;
+
+impl LoopDefaults for PriorLoop {
+    fn defaults() -> LoopSettings<Self> {
+        LoopSettings {
             steps: 100_000,
             batch_size: 16,
             learning_rate: 3e-5,
             warmup_steps: 0,
             decay_steps: 0,
+            seed: 0,
+            log_every: 10,
+            checkpoint_every: 1000,
+            keep_every: 10_000,
+            sample_every: 1000,
+            defaults: PhantomData,
+        }
+    }
+}
+
+impl Default for PriorTrainSettings {
+    fn default() -> Self {
+        Self {
+            run: PriorLoop::defaults(),
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
@@ -91,11 +101,6 @@ impl Default for PriorTrainSettings {
             ema_decay: 0.0,
             label_dropout: 0.0,
             label_drop_all: 0.0,
-            seed: 0,
-            log_every: 10,
-            checkpoint_every: 1000,
-            keep_every: 10_000,
-            sample_every: 1000,
             samples: 8,
             sample_steps: 50,
         }
@@ -111,7 +116,7 @@ impl PriorTrainConfig {
         if m.vocab_size != 0 && m.grid_height != 0 && m.grid_width != 0 {
             config.model.validate()?;
         }
-        if config.train.batch_size == 0 || config.train.unroll_steps == 0 {
+        if config.train.run.batch_size == 0 || config.train.unroll_steps == 0 {
             bail!(
                 "{}: batch_size and unroll_steps must be at least 1",
                 path.display()
@@ -220,14 +225,7 @@ impl PriorTrainer {
 
     /// The rate of the coming step: warmup, then constant, then the final decay.
     pub fn learning_rate(&self) -> f64 {
-        let s = &self.settings;
-        crate::train::schedule::learning_rate(
-            s.learning_rate,
-            self.step,
-            s.steps,
-            s.warmup_steps,
-            s.decay_steps,
-        )
+        self.settings.run.learning_rate_at(self.step)
     }
 
     /// One step on clean grids: corrupt, drop labels, unroll, average the losses, update.
@@ -247,7 +245,7 @@ impl PriorTrainer {
                 &nulls,
                 self.settings.label_dropout,
                 self.settings.label_drop_all,
-                &mut SplitMix::keyed(self.settings.seed, streams::LABEL_DROP, self.step),
+                &mut SplitMix::keyed(self.settings.run.seed, streams::LABEL_DROP, self.step),
             );
             Tensor::<2, Int>::from_data(
                 TensorData::new(labels, [clean.shape[0], nulls.len()]),
@@ -256,7 +254,7 @@ impl PriorTrainer {
         });
         let vocab = self.model.vocab_size();
         let mut corrupted = clean.values.clone();
-        let mut rng = SplitMix::keyed(self.settings.seed, streams::CORRUPT, self.step);
+        let mut rng = SplitMix::keyed(self.settings.run.seed, streams::CORRUPT, self.step);
         let corruption = corrupt(
             &mut corrupted,
             clean.shape,
@@ -268,7 +266,7 @@ impl PriorTrainer {
             Tensor::<3, Int>::from_data(TensorData::new(values, clean.shape), &device)
         };
         // Keyed by step, so a resumed run draws the same samples between unroll passes.
-        let mut unroll_rng = SplitMix::keyed(self.settings.seed, streams::UNROLL, self.step);
+        let mut unroll_rng = SplitMix::keyed(self.settings.run.seed, streams::UNROLL, self.step);
         let unrolled = unrolled_loss(
             &self.model,
             to_tensor(clean.values.clone()),
@@ -465,7 +463,7 @@ pub fn train(
     };
     let s = config.train.clone();
     let autodiff = device.clone().autodiff();
-    autodiff.seed(s.seed);
+    autodiff.seed(s.run.seed);
     let mut trainer = PriorTrainer::new(&config, &autodiff);
     if let (false, Some(bundle)) = (resume, init) {
         let (bundle_config, mut model) = crate::bundle::load_prior(bundle, &autodiff)?;
@@ -501,8 +499,8 @@ pub fn train(
     let batches = BatchStream::new(
         data,
         grids.shape[0],
-        s.batch_size,
-        s.seed,
+        s.run.batch_size,
+        s.run.seed,
         trainer.step,
         move |(values, labels): &(Vec<i64>, Vec<i64>), idx| LabelledBatch {
             grids: TokenGrids {
@@ -518,14 +516,7 @@ pub fn train(
                 .collect(),
         },
     );
-    let cadence = Cadence {
-        steps: s.steps,
-        log_every: s.log_every,
-        sample_every: s.sample_every,
-        checkpoint_every: s.checkpoint_every,
-        keep_every: s.keep_every,
-        batch_items: s.batch_size * per_grid,
-    };
+    let cadence = s.run.cadence(s.run.batch_size * per_grid);
     let samples_dir = run.samples();
     fit(
         "prior",
@@ -548,7 +539,7 @@ pub fn train(
             let model = trainer.model.valid();
             let settings = SampleSettings {
                 steps: s.sample_steps,
-                seed: s.seed,
+                seed: s.run.seed,
                 ..SampleSettings::default()
             };
             let start = TokenGrids::random(
@@ -556,7 +547,7 @@ pub fn train(
                 shape.0,
                 shape.1,
                 m.vocab_size,
-                &mut SplitMix::keyed(s.seed, streams::RUN_SAMPLES, 0),
+                &mut SplitMix::keyed(s.run.seed, streams::RUN_SAMPLES, 0),
             );
             let sampled = sample(&model, start, None, &settings, device, |_, _| {});
             let (values, [b, _, h, w]) =

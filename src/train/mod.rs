@@ -9,6 +9,7 @@ pub mod fit;
 pub mod progress;
 pub mod rng;
 pub mod schedule;
+pub mod settings;
 
 pub use batches::BatchStream;
 pub use checkpoint::RunDir;

@@ -7,10 +7,11 @@ use super::lpips::Lpips;
 use super::{VqGan, VqGanConfig};
 use crate::data::{self, Split, images};
 use crate::train::fit::{
-    Cadence, Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest,
-    save_module, save_optimizer,
+    Checkpointed, StepOutcome, fit, load_module, load_optimizer, resume_latest, save_module,
+    save_optimizer,
 };
 use crate::train::rng::streams;
+use crate::train::settings::{LoopDefaults, LoopSettings};
 use crate::train::{BatchStream, RunDir, SplitMix};
 use crate::vqgan::batch::images_to_tensor;
 use anyhow::{Context, Result, bail};
@@ -19,6 +20,7 @@ use burn::optim::ModuleOptimizer;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,14 +37,10 @@ pub struct VqGanTrainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainSettings {
-    pub steps: u64,
-    pub batch_size: usize,
-    /// Adam learning rate for both networks (betas 0.5, 0.9 as in taming).
-    pub learning_rate: f64,
-    /// Linear warmup from 0 over this many steps (0 = none).
-    pub warmup_steps: u64,
-    /// Linear decay to 0 over the last this many of `steps` (0 = none, taming's constant rate).
-    pub decay_steps: u64,
+    /// Steps, batch, Adam learning rate for both networks (betas 0.5, 0.9 as in taming) and its
+    /// schedule (taming's is constant), seed and cadence.
+    #[serde(flatten)]
+    pub run: LoopSettings<VqGanLoop>,
     pub reconstruction: Reconstruction,
     /// VGG16 + LPIPS heads (safetensors, torchvision names): enables the perceptual term.
     pub vgg16: Option<std::path::PathBuf>,
@@ -65,23 +63,35 @@ pub struct TrainSettings {
     /// trained prior has learnt, stay fixed. For sharpening a finished model's decoder with the
     /// adversarial term (start the run from its bundle with `--init`).
     pub decoder_only: bool,
-    pub seed: u64,
-    pub log_every: u64,
-    pub checkpoint_every: u64,
-    /// Checkpoints at multiples of this step are kept; others are replaced by the next.
-    pub keep_every: u64,
-    pub sample_every: u64,
     pub validation_images: usize,
 }
 
-impl Default for TrainSettings {
-    fn default() -> Self {
-        Self {
+/// The VQ-GAN trainer's loop defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VqGanLoop;
+
+impl LoopDefaults for VqGanLoop {
+    fn defaults() -> LoopSettings<Self> {
+        LoopSettings {
             steps: 10_000,
             batch_size: 8,
             learning_rate: 1e-4,
             warmup_steps: 0,
             decay_steps: 0,
+            seed: 0,
+            log_every: 10,
+            checkpoint_every: 500,
+            keep_every: 5_000,
+            sample_every: 500,
+            defaults: PhantomData,
+        }
+    }
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            run: VqGanLoop::defaults(),
             reconstruction: Reconstruction::L1,
             vgg16: None,
             perceptual_weight: 1.0,
@@ -95,11 +105,6 @@ impl Default for TrainSettings {
             restart_dead_codes: false,
             restart_every: 200,
             decoder_only: false,
-            seed: 0,
-            log_every: 10,
-            checkpoint_every: 500,
-            keep_every: 5_000,
-            sample_every: 500,
             validation_images: 8,
         }
     }
@@ -109,7 +114,7 @@ impl VqGanTrainConfig {
     pub fn read(path: &Path) -> Result<Self> {
         let config: Self = crate::bundle::read_toml(path)?;
         config.model.validate()?;
-        if config.train.batch_size == 0 {
+        if config.train.run.batch_size == 0 {
             bail!("{}: batch_size must be at least 1", path.display());
         }
         if config.train.decoder_only && config.train.restart_dead_codes {
@@ -237,14 +242,7 @@ impl VqGanTrainer {
 
     /// The rate of the coming step (both networks): warmup, then constant, then the final decay.
     pub fn learning_rate(&self) -> f64 {
-        let s = &self.settings;
-        crate::train::schedule::learning_rate(
-            s.learning_rate,
-            self.step,
-            s.steps,
-            s.warmup_steps,
-            s.decay_steps,
-        )
+        self.settings.run.learning_rate_at(self.step)
     }
 
     /// One optimisation step of the autoencoder and, once active, the discriminator, on images `x`.
@@ -350,7 +348,7 @@ impl VqGanTrainer {
         let weight = &mut self.model.quantize.embedding.weight;
         let device = weight.device();
         let mut codebook: Vec<f32> = weight.val().into_data().iter::<f32>().collect();
-        let mut rng = SplitMix::keyed(self.settings.seed, streams::CODE_RESTART, self.step);
+        let mut rng = SplitMix::keyed(self.settings.run.seed, streams::CODE_RESTART, self.step);
         restart_codes(&mut codebook, e, &dead, &candidates, |n| rng.below(n));
         let n_embed = codebook.len() / e;
         *weight = weight.clone().map(|_| {
@@ -424,7 +422,7 @@ pub fn train(
     let validation = validation_images(data_source, resolution, s.validation_images, &train_set)?;
     let autodiff = device.clone().autodiff();
     // Seeded so that a run is reproducible, including one killed before its first checkpoint.
-    autodiff.seed(s.seed);
+    autodiff.seed(s.run.seed);
     let mut trainer = VqGanTrainer::new(&config, &autodiff);
     if let (false, Some(bundle)) = (resume, init) {
         let (bundle_config, model) = crate::bundle::load_vqgan(bundle, &autodiff)?;
@@ -453,19 +451,12 @@ pub fn train(
     let batches = BatchStream::new(
         pixels.clone(),
         pixels.len(),
-        s.batch_size,
-        s.seed,
+        s.run.batch_size,
+        s.run.seed,
         trainer.step,
         |data: &Vec<Vec<f32>>, idx| idx.iter().map(|&i| data[i].clone()).collect::<Vec<_>>(),
     );
-    let cadence = Cadence {
-        steps: s.steps,
-        log_every: s.log_every,
-        sample_every: s.sample_every,
-        checkpoint_every: s.checkpoint_every,
-        keep_every: s.keep_every,
-        batch_items: s.batch_size,
-    };
+    let cadence = s.run.cadence(s.run.batch_size);
     let samples_dir = run.samples();
     fit(
         "vqgan",
