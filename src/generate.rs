@@ -1,19 +1,17 @@
-//! `sundae sample`, `sundae inpaint` and `sundae bundle`: generation with a full generator bundle.
+//! Generation with a generator bundle: the sampler request resolved against the bundle, canvases,
+//! sampling and inpainting jobs, and the files they write.
 
-use crate::bundle::{self, check_stages_agree};
+use crate::bundle;
 use crate::data::images;
 use crate::hourglass::Prior;
 use crate::sundae::mask::{keep_pixels, keep_tokens};
 use crate::sundae::sample::{SampleSettings, sample};
-use crate::sundae::train::{PriorTrainConfig, PriorTrainer};
 use crate::tokens::TokenGrids;
-use crate::train::fit::Checkpointed;
+use crate::train::SplitMix;
 use crate::train::rng::streams;
-use crate::train::{RunDir, SplitMix};
 use crate::vqgan::batch::decode_grids;
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -611,33 +609,4 @@ fn pad_to(image: &RgbImage, mask: &RgbImage, w: usize, h: usize) -> (RgbImage, R
 fn encode_canvas(vqgan: &VqGan, pixels: Vec<f32>, w: usize, h: usize, device: &Device) -> Vec<i64> {
     let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h, w]), device);
     vqgan.encode(x).into_data().iter::<i64>().collect()
-}
-
-/// `sundae bundle`: a VQ-GAN bundle plus a prior run's latest checkpoint -> one generator bundle.
-pub fn join(
-    vqgan_dir: &Path,
-    prior_run: &Path,
-    out: &Path,
-    storage: bundle::Storage,
-    device: &Device,
-) -> Result<()> {
-    let (vq_config, vqgan) = bundle::load_vqgan(vqgan_dir, device)?;
-    let run = RunDir::at(prior_run);
-    let config = PriorTrainConfig::read(&run.config_path())?;
-    check_stages_agree(&vq_config, &config.model)?;
-    let (_, checkpoint) = run
-        .latest()?
-        .with_context(|| format!("{} holds no checkpoint", prior_run.display()))?;
-    let mut trainer = PriorTrainer::new(&config, &device.clone().autodiff());
-    trainer.load(&checkpoint)?;
-    bundle::save_vqgan(out, &vq_config, &vqgan, storage)?;
-    // The moving average of the weights, when the run kept one.
-    let weights = trainer.ema.take().unwrap_or_else(|| trainer.model.valid());
-    bundle::save_prior(out, &config.model, &weights, storage)?;
-    // The label sets' values, so that `--label` can name them.
-    let labels = crate::data::labels::LabelSets::read(prior_run)?;
-    if !config.model.labels.is_empty() {
-        labels.write(out)?;
-    }
-    Ok(())
 }

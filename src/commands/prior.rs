@@ -121,8 +121,16 @@ pub fn join(vqgan: &Path, prior: &Path, out: &Path, half: bool, force: bool) -> 
     } else {
         bundle::Storage::F32
     };
+    let device = crate::device::cpu();
+    let (vq_config, vq_model) = bundle::load_vqgan(vqgan, &device)?;
+    let prior_config = crate::sundae::train::PriorTrainConfig::read(
+        &crate::train::RunDir::at(prior).config_path(),
+    )?
+    .model;
+    bundle::check_stages_agree(&vq_config, &prior_config)?;
     crate::files::write_dir_atomic(out, |dir| {
-        crate::generate::join(vqgan, prior, dir, storage, &crate::device::cpu())
+        bundle::save_vqgan(dir, &vq_config, &vq_model, storage)?;
+        crate::sundae::train::export_prior(prior, dir, storage, &device).map(|_| ())
     })?;
     Ok(Done(format!(
         "wrote the generator bundle {}",

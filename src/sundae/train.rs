@@ -565,3 +565,24 @@ pub fn train(
         },
     )
 }
+
+/// Writes the latest checkpoint's prior of a run (its moving average when it kept one) into the
+/// bundle folder `out`, with its label sets' values; returns its configuration.
+pub fn export_prior(
+    run_path: &Path,
+    out: &Path,
+    storage: crate::bundle::Storage,
+    device: &Device,
+) -> Result<PriorConfig> {
+    let run = RunDir::at(run_path);
+    let config = PriorTrainConfig::read(&run.config_path())?;
+    let mut trainer = PriorTrainer::new(&config, &device.clone().autodiff());
+    trainer.load(&run.latest_required()?)?;
+    let weights = trainer.ema.take().unwrap_or_else(|| trainer.model.valid());
+    crate::bundle::save_prior(out, &config.model, &weights, storage)?;
+    // The label sets' values, so that `--label` can name them.
+    if !config.model.labels.is_empty() {
+        LabelSets::read(run_path)?.write(out)?;
+    }
+    Ok(config.model)
+}

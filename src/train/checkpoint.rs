@@ -150,6 +150,14 @@ impl RunDir {
         self.root.join("metrics.jsonl")
     }
 
+    /// The newest complete checkpoint's directory; a run without one is an error naming the run.
+    pub fn latest_required(&self) -> Result<PathBuf> {
+        Ok(self
+            .latest()?
+            .with_context(|| format!("{} holds no checkpoint", self.root.display()))?
+            .1)
+    }
+
     /// The newest complete checkpoint: its step and directory.
     pub fn latest(&self) -> Result<Option<(u64, PathBuf)>> {
         let pointer = self.checkpoints().join(LATEST);

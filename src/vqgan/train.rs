@@ -14,7 +14,7 @@ use crate::train::rng::streams;
 use crate::train::settings::{LoopDefaults, LoopSettings};
 use crate::train::{BatchStream, RunDir, SplitMix};
 use crate::vqgan::batch::images_to_tensor;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -530,11 +530,8 @@ fn write_samples(
 pub fn export_bundle(run_path: &Path, out: &Path, device: &Device) -> Result<()> {
     let run = RunDir::at(run_path);
     let config = VqGanTrainConfig::read(&run.config_path())?;
-    let (_, dir) = run
-        .latest()?
-        .with_context(|| format!("{} holds no checkpoint", run_path.display()))?;
     let mut trainer = VqGanTrainer::new(&config, &device.clone().autodiff());
-    trainer.load(&dir)?;
+    trainer.load(&run.latest_required()?)?;
     crate::bundle::save_vqgan(
         out,
         &config.model,
