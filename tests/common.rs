@@ -79,23 +79,32 @@ pub fn join(vqgan: &Path, run: &Path, out: &Path) {
     ]);
 }
 
+/// `dir/latents`: the validation emoji encoded by the fixture VQ-GAN (8x8 grids of 16 codes),
+/// made once per folder.
+pub fn tiny_latents(dir: &Path) -> PathBuf {
+    let latents = dir.join("latents");
+    if !latents.exists() {
+        ok(&[
+            "encode",
+            "--vqgan",
+            s(&root("tests/fixtures/tiny-bundle")),
+            "--data",
+            "emoji",
+            "--split",
+            "validation",
+            "--out",
+            s(&latents),
+        ]);
+    }
+    latents
+}
+
 /// A tiny generator: the fixture VQ-GAN joined with a briefly trained tiny prior.
 pub fn generator(dir: &Path) -> PathBuf {
-    let latents = dir.join("latents");
+    let latents = tiny_latents(dir);
     let run = dir.join("prior-run");
     let model = dir.join("model");
     let vqgan = root("tests/fixtures/tiny-bundle");
-    ok(&[
-        "encode",
-        "--vqgan",
-        s(&vqgan),
-        "--data",
-        "emoji",
-        "--split",
-        "validation",
-        "--out",
-        s(&latents),
-    ]);
     ok(&[
         "train",
         "--latents",

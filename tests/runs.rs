@@ -3,25 +3,12 @@
 
 mod common;
 
-use common::{fails, ok, root, s};
+use common::{fails, root, s};
 use std::path::{Path, PathBuf};
 
 /// Tiny latents (the fixture VQ-GAN on the validation emoji) and a tiny prior config of `steps`.
 fn tiny_setup(dir: &Path, steps: u64) -> (PathBuf, PathBuf) {
-    let latents = dir.join("latents");
-    if !latents.exists() {
-        ok(&[
-            "encode",
-            "--vqgan",
-            s(&root("tests/fixtures/tiny-bundle")),
-            "--data",
-            "emoji",
-            "--split",
-            "validation",
-            "--out",
-            s(&latents),
-        ]);
-    }
+    let latents = common::tiny_latents(dir);
     let config = dir.join(format!("prior-{steps}.toml"));
     let tiny = std::fs::read_to_string(root("configs/prior-tiny.toml")).unwrap();
     std::fs::write(

@@ -64,6 +64,11 @@ impl BasicConv2d {
     }
 }
 
+/// The convolutions one after the other.
+fn chain(x: Tensor<4>, convs: &[&BasicConv2d]) -> Tensor<4> {
+    convs.iter().fold(x, |h, conv| conv.forward(h))
+}
+
 /// 3x3 average pool, stride 1, padding 1, padding left out of the count (TensorFlow's SAME pool).
 fn avg_pool_same(x: Tensor<4>) -> Tensor<4> {
     avg_pool2d(
@@ -146,9 +151,13 @@ impl InceptionB {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b3 = self.branch3x3.forward(x.clone());
-        let bd = self.branch3x3dbl_3.forward(
-            self.branch3x3dbl_2
-                .forward(self.branch3x3dbl_1.forward(x.clone())),
+        let bd = chain(
+            x.clone(),
+            &[
+                &self.branch3x3dbl_1,
+                &self.branch3x3dbl_2,
+                &self.branch3x3dbl_3,
+            ],
         );
         Tensor::cat(vec![b3, bd, max_pool_down(x)], 1)
     }
@@ -188,18 +197,20 @@ impl InceptionC {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b1 = self.branch1x1.forward(x.clone());
-        let b7 = [&self.branch7x7_1, &self.branch7x7_2, &self.branch7x7_3]
-            .iter()
-            .fold(x.clone(), |h, conv| conv.forward(h));
-        let bd = [
-            &self.branch7x7dbl_1,
-            &self.branch7x7dbl_2,
-            &self.branch7x7dbl_3,
-            &self.branch7x7dbl_4,
-            &self.branch7x7dbl_5,
-        ]
-        .iter()
-        .fold(x.clone(), |h, conv| conv.forward(h));
+        let b7 = chain(
+            x.clone(),
+            &[&self.branch7x7_1, &self.branch7x7_2, &self.branch7x7_3],
+        );
+        let bd = chain(
+            x.clone(),
+            &[
+                &self.branch7x7dbl_1,
+                &self.branch7x7dbl_2,
+                &self.branch7x7dbl_3,
+                &self.branch7x7dbl_4,
+                &self.branch7x7dbl_5,
+            ],
+        );
         let bp = self.branch_pool.forward(avg_pool_same(x));
         Tensor::cat(vec![b1, b7, bd, bp], 1)
     }
@@ -228,17 +239,16 @@ impl InceptionD {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let b3 = self
-            .branch3x3_2
-            .forward(self.branch3x3_1.forward(x.clone()));
-        let b7 = [
-            &self.branch7x7x3_1,
-            &self.branch7x7x3_2,
-            &self.branch7x7x3_3,
-            &self.branch7x7x3_4,
-        ]
-        .iter()
-        .fold(x.clone(), |h, conv| conv.forward(h));
+        let b3 = chain(x.clone(), &[&self.branch3x3_1, &self.branch3x3_2]);
+        let b7 = chain(
+            x.clone(),
+            &[
+                &self.branch7x7x3_1,
+                &self.branch7x7x3_2,
+                &self.branch7x7x3_3,
+                &self.branch7x7x3_4,
+            ],
+        );
         Tensor::cat(vec![b3, b7, max_pool_down(x)], 1)
     }
 }
@@ -285,9 +295,7 @@ impl InceptionE {
             ],
             1,
         );
-        let bd = self
-            .branch3x3dbl_2
-            .forward(self.branch3x3dbl_1.forward(x.clone()));
+        let bd = chain(x.clone(), &[&self.branch3x3dbl_1, &self.branch3x3dbl_2]);
         let bd = Tensor::cat(
             vec![
                 self.branch3x3dbl_3a.forward(bd.clone()),
