@@ -65,17 +65,8 @@ enum Command {
         /// Latent data set made by `sundae encode`.
         #[arg(long)]
         latents: PathBuf,
-        /// Training configuration: [model] (the hourglass) and [train] (see configs/prior-*.toml).
-        #[arg(long, required_unless_present = "resume")]
-        config: Option<PathBuf>,
-        /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
-        #[arg(long)]
-        run: PathBuf,
-        /// Continue from the run directory's latest checkpoint, with the configuration it started with;
-        /// with --config, one that differs only in steps, decay_steps or how often it logs, samples
-        /// and checkpoints (to extend a finished run).
-        #[arg(long)]
-        resume: bool,
+        #[command(flatten)]
+        run: RunArgs,
         /// Start a new run from this bundle's prior instead of random weights (e.g. to fine-tune it on
         /// more data); the optimiser and the learning-rate schedule start fresh.
         #[arg(long, conflicts_with = "resume")]
@@ -250,6 +241,22 @@ enum Command {
     /// Print speed and memory figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Where a trainer runs and with which configuration (both trainers).
+#[derive(Args)]
+struct RunArgs {
+    /// Training configuration: [model] and [train] (see configs/vqgan-*.toml, configs/prior-*.toml).
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/ (held by one trainer at a time).
+    #[arg(long)]
+    run: PathBuf,
+    /// Continue from the run directory's latest checkpoint, with the configuration it started with;
+    /// with --config, one that differs only in steps, decay_steps or how often it logs, samples and
+    /// checkpoints (to extend a finished run).
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -482,17 +489,8 @@ enum VqganCommand {
         /// An image folder (png, jpg, webp; recursive) or `emoji`.
         #[arg(long)]
         data: String,
-        /// Training configuration: [model] (the architecture) and [train] (see configs/vqgan-*.toml).
-        #[arg(long, required_unless_present = "resume")]
-        config: Option<PathBuf>,
-        /// Run directory: config.toml, checkpoint/, metrics.jsonl, samples/.
-        #[arg(long)]
-        run: PathBuf,
-        /// Continue from the run directory's latest checkpoint, with the configuration it started with;
-        /// with --config, one that differs only in steps, decay_steps or how often it logs, samples
-        /// and checkpoints (to extend a finished run).
-        #[arg(long)]
-        resume: bool,
+        #[command(flatten)]
+        run: RunArgs,
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -699,17 +697,15 @@ fn run(cli: Cli) -> Result<()> {
         )?),
         Command::Train {
             latents,
-            config,
             run,
-            resume,
             init,
             vqgan,
             device: d,
         } => Box::new(commands::prior::train(
             &latents,
-            config.as_deref(),
-            &run,
-            resume,
+            run.config.as_deref(),
+            &run.run,
+            run.resume,
             init.as_deref(),
             vqgan.as_deref(),
             &device::parse(&d)?,
@@ -866,9 +862,7 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
         )?),
         VqganCommand::Train {
             data,
-            config,
             run,
-            resume,
             device: d,
             bundle: out,
             force,
@@ -876,9 +870,9 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
         } => Box::new(vqgan::train(
             &vqgan::TrainRequest {
                 data: &data,
-                config: config.as_deref(),
-                run: &run,
-                resume,
+                config: run.config.as_deref(),
+                run: &run.run,
+                resume: run.resume,
                 init: init.as_deref(),
                 bundle: out.as_deref(),
                 force,

@@ -30,13 +30,13 @@ use std::sync::Arc;
 pub struct VqGanTrainConfig {
     pub model: VqGanConfig,
     #[serde(default)]
-    pub train: TrainSettings,
+    pub train: VqGanTrainSettings,
 }
 
 /// Training hyper-parameters; defaults follow taming's reference where one exists.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TrainSettings {
+pub struct VqGanTrainSettings {
     /// Steps, batch, Adam learning rate for both networks (betas 0.5, 0.9 as in taming) and its
     /// schedule (taming's is constant), seed and cadence.
     #[serde(flatten)]
@@ -88,7 +88,7 @@ impl LoopDefaults for VqGanLoop {
     }
 }
 
-impl Default for TrainSettings {
+impl Default for VqGanTrainSettings {
     fn default() -> Self {
         Self {
             run: VqGanLoop::defaults(),
@@ -161,7 +161,7 @@ impl StepReport {
 
 /// Everything that training changes, so that a checkpoint holds all of it.
 pub struct VqGanTrainer {
-    pub settings: TrainSettings,
+    pub settings: VqGanTrainSettings,
     pub model: VqGan,
     pub disc: Discriminator,
     ae_optim: ModuleOptimizer,
