@@ -33,13 +33,13 @@ pub struct ScoreOptions {
     /// Side images are prepared at before the network's resize (None: folders as they are, data sets
     /// at 64).
     pub resolution: Option<usize>,
-    /// At most this many images of the first set (if it is on disk), evenly spread through it: to
-    /// score part of a set at the count of another; the reference set is always whole.
-    pub max: Option<usize>,
     /// Images per forward pass.
     pub batch_size: usize,
     /// Where features of sets on disk are kept between runs (None: not kept).
     pub cache: Option<PathBuf>,
+    /// At most this many images of the first set (if it is on disk), evenly spread through it: to
+    /// score part of a set at the count of another; the reference set is always whole.
+    pub max: Option<usize>,
 }
 
 /// How a generator set draws its images.
