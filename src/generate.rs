@@ -135,6 +135,44 @@ fn tile_name(i: usize) -> String {
     format!("{i:04}.png")
 }
 
+/// The grids of one batch after one sampler step, as a live view sees them.
+pub struct StepView<'a> {
+    /// Index of the batch's first image among all the job's images.
+    pub first: usize,
+    /// The step just done (0-based) and the steps asked for.
+    pub step: usize,
+    pub steps: usize,
+    pub grids: &'a TokenGrids,
+}
+
+/// Sees every step of a generation; `Break` cancels it (the generation ends with `Cancelled`).
+pub type Observer<'a> = &'a mut dyn FnMut(StepView) -> std::ops::ControlFlow<()>;
+
+/// A generation stopped by its observer.
+#[derive(Debug)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// What a generation made: the images (inpaintings with the original pasted back when asked), the
+/// final token grids, and the report.
+pub struct Generation {
+    pub tiles: Vec<RgbImage>,
+    pub tokens: TokenGrids,
+    pub report: Report,
+}
+
+/// An observer that watches nothing.
+pub fn unobserved(_: StepView) -> std::ops::ControlFlow<()> {
+    std::ops::ControlFlow::Continue(())
+}
+
 /// What a generation run reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
@@ -247,8 +285,9 @@ fn generate(
     settings: &SampleSettings,
     batch_size: usize,
     outputs: &Outputs,
+    observe: Observer,
     device: &Device,
-) -> Result<(Vec<RgbImage>, Report)> {
+) -> Result<Generation> {
     let (n, count) = (starts.per_grid(), starts.batch());
     let batch_size = batch_size.max(1);
     let mut prior_seconds = 0.0;
@@ -277,13 +316,22 @@ fn generate(
             chunk_keep,
             &chunk_settings,
             device,
-            |_, state| {
+            |t, state| {
                 bar.inc(1);
                 if record_strip {
                     strip_states.push(state.slice(0..1));
                 }
+                observe(StepView {
+                    first: range.start,
+                    step: t,
+                    steps: settings.steps,
+                    grids: state,
+                })
             },
         );
+        if sampled.stopped {
+            return Err(Cancelled.into());
+        }
         if let Some(step) = sampled.non_finite_at {
             bail!(
                 "the prior's logits held NaN or infinity at step {} (batch {}): its weights may be damaged, or --precision too low",
@@ -307,12 +355,12 @@ fn generate(
     if let Some(path) = &outputs.steps_strip {
         write_strip(vqgan, &strip_states, path, device)?;
     }
+    let tokens = TokenGrids {
+        values: final_tokens,
+        shape: starts.shape,
+    };
     if let Some(path) = &outputs.tokens {
-        let grids = TokenGrids {
-            values: final_tokens,
-            shape: starts.shape,
-        };
-        crate::tokens::write_tokens(path, &grids)?;
+        crate::tokens::write_tokens(path, &tokens)?;
     }
     let images = count as f64;
     let report = Report {
@@ -322,7 +370,11 @@ fn generate(
         prior_seconds_per_image: prior_seconds / images,
         decoder_seconds_per_image: decoder_seconds / images,
     };
-    Ok((tiles, report))
+    Ok(Generation {
+        tiles,
+        tokens,
+        report,
+    })
 }
 
 /// Decodes up to 10 evenly spaced intermediate states of one sample side by side (the paper's Figure 2).
@@ -366,6 +418,8 @@ fn write_outputs(tiles: &[RgbImage], outputs: &Outputs, lead: &[RgbImage]) -> Re
 /// What `sample` and `inpaint` share: the model, how many images, how to sample, where to write.
 pub struct Job<'a> {
     pub model_dir: &'a Path,
+    /// The bundle of `model_dir` already in memory (a server keeps one); read from disk when None.
+    pub preloaded: Option<&'a Generator>,
     pub count: usize,
     pub settings: SampleSettings,
     pub batch_size: usize,
@@ -375,6 +429,28 @@ pub struct Job<'a> {
 }
 
 /// A loaded generator and the canvas a job asked for.
+/// A generator bundle in memory: its two stages and their configurations.
+#[derive(Clone)]
+pub struct Generator {
+    pub vq_config: VqGanConfig,
+    pub vqgan: VqGan,
+    pub prior_config: crate::hourglass::PriorConfig,
+    pub prior: Prior,
+}
+
+impl Generator {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let (vq_config, vqgan, prior_config, prior) = bundle::load_generator(dir, device)?;
+        Ok(Self {
+            vq_config,
+            vqgan,
+            prior_config,
+            prior,
+        })
+    }
+}
+
+/// A job's generator and the canvas it asked for.
 struct Loaded {
     vq_config: VqGanConfig,
     vqgan: VqGan,
@@ -392,8 +468,16 @@ impl Job<'_> {
         if !self.outputs.grid.as_os_str().is_empty() {
             self.outputs.check(self.count)?;
         }
-        let (vq_config, vqgan, prior_config, prior) =
-            bundle::load_generator(self.model_dir, device)?;
+        // Cloning shares the weights (burn's tensors are reference-counted).
+        let Generator {
+            vq_config,
+            vqgan,
+            prior_config,
+            prior,
+        } = match self.preloaded {
+            Some(generator) => generator.clone(),
+            None => Generator::load(self.model_dir, device)?,
+        };
         let (width, height) = canvas(&vq_config, &prior_config, self.size.0, self.size.1)?;
         let f = vq_config.downsampling();
         check_memory(&MemoryNeed {
@@ -416,7 +500,7 @@ impl Job<'_> {
 }
 
 /// `count` images from uniformly random tokens, as tiles (and the strip and tokens `job.outputs` asks for).
-fn sample_tiles(job: &Job, device: &Device) -> Result<(Vec<RgbImage>, Report)> {
+fn sample_tiles(job: &Job, observe: Observer, device: &Device) -> Result<Generation> {
     let g = job.load(device)?;
     let f = g.vq_config.downsampling();
     let starts = TokenGrids::random(
@@ -434,15 +518,24 @@ fn sample_tiles(job: &Job, device: &Device) -> Result<(Vec<RgbImage>, Report)> {
         &job.settings,
         job.batch_size,
         &job.outputs,
+        observe,
         device,
     )
 }
 
-/// `sundae sample`: `count` images from uniformly random tokens.
+/// `sundae sample`: `count` images from uniformly random tokens, written where `job.outputs` says.
 pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
-    let (tiles, report) = sample_tiles(job, device)?;
-    write_outputs(&tiles, &job.outputs, &[])?;
-    Ok(report)
+    Ok(sample_live(job, &mut unobserved, device)?.report)
+}
+
+/// As `sample_images`, with every step shown to `observe` (which may cancel); the files are written
+/// only when `job.outputs.grid` names one.
+pub fn sample_live(job: &Job, observe: Observer, device: &Device) -> Result<Generation> {
+    let generation = sample_tiles(job, observe, device)?;
+    if !job.outputs.grid.as_os_str().is_empty() {
+        write_outputs(&generation.tiles, &job.outputs, &[])?;
+    }
+    Ok(generation)
 }
 
 /// The images `sundae sample` would write for these settings, in memory (for `sundae score`).
@@ -455,6 +548,7 @@ pub fn draw_images(
 ) -> Result<Vec<RgbImage>> {
     let job = Job {
         model_dir,
+        preloaded: None,
         count,
         settings: settings.clone(),
         batch_size,
@@ -467,7 +561,7 @@ pub fn draw_images(
             force: false,
         },
     };
-    Ok(sample_tiles(&job, device)?.0)
+    Ok(sample_tiles(&job, &mut unobserved, device)?.tiles)
 }
 
 /// What `sundae inpaint` starts from.
@@ -484,6 +578,17 @@ pub struct InpaintInput<'a> {
 
 /// `sundae inpaint`: `count` completions of the regions a mask marks (non-white), keeping the rest.
 pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Report> {
+    Ok(inpaint_live(job, input, &mut unobserved, device)?.report)
+}
+
+/// As `inpaint`, with every step shown to `observe` (which may cancel); the files are written only
+/// when `job.outputs.grid` names one.
+pub fn inpaint_live(
+    job: &Job,
+    input: &InpaintInput,
+    observe: Observer,
+    device: &Device,
+) -> Result<Generation> {
     // The inputs first: a bad file is refused before the model is read.
     let image = read_rgb(input.image)?;
     let mask = read_rgb(input.mask)?;
@@ -544,7 +649,7 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
         values: tokens,
         shape: [count, h / f, w / f],
     };
-    let (mut tiles, report) = generate(
+    let mut generation = generate(
         &g.prior,
         &g.vqgan,
         starts,
@@ -552,10 +657,11 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
         settings,
         job.batch_size,
         &job.outputs,
+        observe,
         device,
     )?;
     if input.paste {
-        for tile in &mut tiles {
+        for tile in &mut generation.tiles {
             for (i, pixel) in tile.pixels_mut().enumerate() {
                 if keep_px[i] {
                     *pixel = *image.get_pixel((i % w) as u32, (i / w) as u32);
@@ -574,8 +680,10 @@ pub fn inpaint(job: &Job, input: &InpaintInput, device: &Device) -> Result<Repor
     } else {
         Vec::new()
     };
-    write_outputs(&tiles, &job.outputs, &lead)?;
-    Ok(report)
+    if !job.outputs.grid.as_os_str().is_empty() {
+        write_outputs(&generation.tiles, &job.outputs, &lead)?;
+    }
+    Ok(generation)
 }
 
 fn read_rgb(path: &Path) -> Result<RgbImage> {

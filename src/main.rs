@@ -365,6 +365,7 @@ impl SamplingArgs {
     fn job(&self, count: usize) -> Result<generate::Job<'_>> {
         Ok(generate::Job {
             model_dir: self.model_dir(),
+            preloaded: None,
             count,
             settings: self.settings()?,
             batch_size: self.batch_size,

@@ -152,24 +152,45 @@ pub fn guided_logits<M: Denoiser>(
     cond.clone() + (cond - uncond).mul_scalar(settings.guidance)
 }
 
+/// What a step callback says: `()` (carry on), or `ControlFlow::Break(())` to stop the sampler
+/// there (a cancelled request).
+pub trait StepReply {
+    fn stops(self) -> bool;
+}
+
+impl StepReply for () {
+    fn stops(self) -> bool {
+        false
+    }
+}
+
+impl StepReply for std::ops::ControlFlow<()> {
+    fn stops(self) -> bool {
+        self.is_break()
+    }
+}
+
 pub struct Sampled {
     pub grids: TokenGrids,
     /// Steps run before every sample froze (or all of them).
     pub steps_taken: usize,
+    /// The step callback asked to stop before the end.
+    pub stopped: bool,
     /// The first step (0-based) whose logits held NaN or infinity, when one did: the sampler stops
     /// there, since every draw after it is noise (damaged weights, an overflow in low precision).
     pub non_finite_at: Option<usize>,
 }
 
 /// Denoises `start` for `settings.steps` steps. `keep` (one flag per token, true = known) marks tokens
-/// that must not change. `on_step` sees the grids after each step (for progress and figure strips).
-pub fn sample<M: Denoiser>(
+/// that must not change. `on_step` sees the grids after each step (for progress, figure strips and
+/// live views) and may stop the sampler there (see `StepReply`).
+pub fn sample<M: Denoiser, R: StepReply>(
     model: &M,
     start: TokenGrids,
     keep: Option<&[bool]>,
     settings: &SampleSettings,
     device: &Device,
-    mut on_step: impl FnMut(usize, &TokenGrids),
+    mut on_step: impl FnMut(usize, &TokenGrids) -> R,
 ) -> Sampled {
     let n = start.per_grid();
     let mut x = start;
@@ -223,6 +244,7 @@ pub fn sample<M: Denoiser>(
             return Sampled {
                 grids: x,
                 steps_taken: t,
+                stopped: false,
                 non_finite_at: Some(t),
             };
         }
@@ -262,7 +284,14 @@ pub fn sample<M: Denoiser>(
             }
             x.values[sample_index * n..(sample_index + 1) * n].copy_from_slice(&new);
         }
-        on_step(t, &x);
+        if on_step(t, &x).stops() {
+            return Sampled {
+                grids: x,
+                steps_taken,
+                stopped: true,
+                non_finite_at: None,
+            };
+        }
         if all_frozen {
             break;
         }
@@ -270,6 +299,7 @@ pub fn sample<M: Denoiser>(
     Sampled {
         grids: x,
         steps_taken,
+        stopped: false,
         non_finite_at: None,
     }
 }
