@@ -17,6 +17,7 @@ pub mod hourglass;
 pub mod nearest;
 pub mod progress;
 pub mod score;
+pub mod serve;
 pub mod sundae;
 pub mod tokens;
 pub mod train;

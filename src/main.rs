@@ -229,6 +229,22 @@ enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Serve a local web page to generate and inpaint, watching the denoising live (one model in
+    /// memory, requests queued; binds to localhost unless --host says otherwise).
+    Serve {
+        /// Generator bundle; the built-in emoji model when omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Port to listen on (0: any free one; the address is printed).
+        #[arg(long, default_value_t = 7860)]
+        port: u16,
+        /// Address to bind (0.0.0.0 serves other machines too).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// List the label sets a generator knows and their values (for `--label SET=VALUE`).
     Labels {
         /// Generator bundle; the built-in emoji model when omitted.
@@ -760,6 +776,21 @@ fn run(cli: Cli) -> Result<()> {
             },
             &device::parse(&d.device)?,
         )?),
+        Command::Serve {
+            model,
+            port,
+            host,
+            device: d,
+        } => {
+            sundae::serve::serve(sundae::serve::ServeOptions {
+                model_dir: model.unwrap_or_else(bundle::default_model_dir),
+                host,
+                port,
+                device: device::parse(&d)?,
+                limits: Default::default(),
+            })?;
+            Box::new(commands::Done("stopped".to_string()))
+        }
         Command::Labels { model, set } => Box::new(commands::labels::labels(
             &model.unwrap_or_else(bundle::default_model_dir),
             set.as_deref(),

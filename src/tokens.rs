@@ -134,6 +134,13 @@ pub fn write_tokens(path: &Path, grids: &TokenGrids) -> Result<()> {
     write_npy(path, |w| array.write_npy(w))
 }
 
+/// Token grids as the bytes of an int64 `.npy` `[B, h, w]` (a download).
+pub fn npy_bytes(grids: &TokenGrids) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    Array3::from_shape_vec(grids.shape, grids.values.clone())?.write_npy(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Writes images as a float32 `.npy` `[B, 3, H, W]`.
 pub fn write_images_npy(path: &Path, values: Vec<f32>, shape: [usize; 4]) -> Result<()> {
     let array = Array4::from_shape_vec(shape, values)?;
