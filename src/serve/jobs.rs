@@ -332,7 +332,10 @@ pub fn command_line(model_dir: &std::path::Path, request: &Request) -> String {
         Work::Sample => "sundae sample".to_string(),
         Work::Inpaint { .. } => "sundae inpaint --image image.png --mask mask.png".to_string(),
     }];
-    if model_dir != crate::bundle::default_model_dir() {
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    if !same(model_dir, &crate::bundle::default_model_dir()) {
         parts.push(format!("--model {}", model_dir.display()));
     }
     parts.push(format!("-n {}", request.count));

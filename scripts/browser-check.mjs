@@ -1,0 +1,53 @@
+// The page of `sundae serve` in a real browser (headless Chromium driven by playwright-core): it opens,
+// generates and sees the images change over the steps, paints a mask on a generated image, inpaints,
+// and saves screenshots. Usage: node browser-check.mjs URL OUT_DIR   (scripts/browser-check.sh runs it)
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const require = createRequire(path.join(process.cwd(), "index.js"));
+const { chromium } = require("playwright-core");
+const [url, out] = process.argv.slice(2);
+const fail = (message) => { console.error("browser check: " + message); process.exit(1); };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+page.on("pageerror", (e) => fail("page error: " + e.message));
+await page.goto(url);
+await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
+
+// Generate: watch the first image change while the steps stream.
+await page.fill("#count", "4");
+await page.fill("#steps", "40");
+await page.click("#go");
+await page.waitForFunction(() => document.querySelector("#grid img")?.src.startsWith("data:"));
+const first = await page.$eval("#grid img", (img) => img.src);
+await page.waitForFunction((before) => document.querySelector("#grid img").src !== before, first);
+const progress = await page.textContent("#progress");
+if (!/step \d+ of 40/.test(progress)) fail("no step counter: " + progress);
+await page.screenshot({ path: path.join(out, "serve-generating.png") });
+await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 120000 });
+const command = await page.textContent("#command");
+if (!command.includes("sundae sample")) fail("no command line: " + command);
+const downloads = await page.$$eval("#grid figcaption a", (links) => links.length);
+if (downloads !== 4) fail("expected 4 PNG downloads, found " + downloads);
+
+// Inpaint: pick the first generated image, paint its lower half, fill it in.
+await page.click("#grid img");
+await page.waitForFunction(() => !document.getElementById("inpaint-panel").classList.contains("hidden"));
+const box = await page.locator("#paint").boundingBox();
+await page.mouse.move(box.x + 20, box.y + box.height * 0.75);
+await page.mouse.down();
+for (let x = 20; x <= box.width - 20; x += 10) await page.mouse.move(box.x + x, box.y + box.height * 0.75);
+await page.mouse.up();
+await page.fill("#count", "3");
+await page.click("#go");
+await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 120000 });
+const inpaintCommand = await page.textContent("#command");
+if (!inpaintCommand.includes("sundae inpaint")) fail("no inpaint command line: " + inpaintCommand);
+await page.screenshot({ path: path.join(out, "serve-inpainted.png") });
+await browser.close();
+console.log("browser check: generate streamed and finished, inpaint finished; screenshots in " + out);
