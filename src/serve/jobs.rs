@@ -333,7 +333,9 @@ pub fn command_line(model_dir: &std::path::Path, request: &Request) -> String {
         Work::Inpaint { .. } => "sundae inpaint --image image.png --mask mask.png".to_string(),
     }];
     let same = |a: &std::path::Path, b: &std::path::Path| {
-        a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a))
+        a.canonicalize()
+            .ok()
+            .is_some_and(|a| b.canonicalize().ok() == Some(a))
     };
     if !same(model_dir, &crate::bundle::default_model_dir()) {
         parts.push(format!("--model {}", model_dir.display()));
