@@ -2,6 +2,7 @@
 //! Tensor names are the PyTorch (taming) names; burn's own names are translated on the way in and out.
 
 use crate::hourglass::{Prior, PriorConfig};
+use crate::vqgan::render::{RenderDecoder, check_fits};
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::store::{
@@ -17,6 +18,9 @@ pub const VQGAN_WEIGHTS: &str = "vqgan.safetensors";
 pub const PRIOR_CONFIG: &str = "prior.toml";
 pub const PRIOR_WEIGHTS: &str = "prior.safetensors";
 pub const SAMPLING: &str = "sampling.toml";
+/// The list of a bundle's render decoders (`sizes = [256, 1024]`), each in `decoders/<size>/`.
+pub const DECODERS: &str = "decoders.toml";
+pub const DECODER_WEIGHTS: &str = "decoder.safetensors";
 
 /// A generator bundle's own sampler defaults (optional `sampling.toml`): what its trainer found to work
 /// best. Flags given on the command line win; where neither says, the CLI's documented defaults hold.
@@ -347,4 +351,202 @@ pub fn check_stages_agree(vq: &VqGanConfig, prior: &PriorConfig) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `decoders.toml`: which render sizes a bundle has.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderList {
+    pub sizes: Vec<usize>,
+}
+
+/// The folder of a bundle's render decoder for `size` pixels.
+pub fn decoder_dir(bundle: &Path, size: usize) -> PathBuf {
+    bundle.join("decoders").join(size.to_string())
+}
+
+/// The sizes a bundle can render at: its native size first, then those of `decoders.toml`, ascending.
+pub fn render_sizes(bundle: &Path) -> Result<Vec<usize>> {
+    let native = read_vqgan_config(bundle)?.resolution;
+    let path = bundle.join(DECODERS);
+    let mut extra = if path.is_file() {
+        read_toml::<DecoderList>(&path)?.sizes
+    } else {
+        Vec::new()
+    };
+    extra.sort_unstable();
+    extra.dedup();
+    extra.retain(|&s| s != native);
+    Ok(std::iter::once(native).chain(extra).collect())
+}
+
+/// "64 (native), 256 and 1024": the sizes, for messages and `--help`.
+pub fn describe_sizes(sizes: &[usize]) -> String {
+    let mut words: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    if let Some(first) = words.first_mut() {
+        first.push_str(" (native)");
+    }
+    match words.len() {
+        0 | 1 => words.concat(),
+        n => format!("{} and {}", words[..n - 1].join(", "), words[n - 1]),
+    }
+}
+
+/// The decoder that draws a bundle's tokens at `size` pixels (the tokenizer's own at its native size,
+/// or when `size` is None). An unknown size is refused naming the sizes the bundle has.
+pub fn load_render_decoder(
+    bundle: &Path,
+    size: Option<usize>,
+    tokenizer_config: &VqGanConfig,
+    tokenizer: &VqGan,
+    device: &Device,
+) -> Result<RenderDecoder> {
+    let native = tokenizer_config.resolution;
+    let size = size.unwrap_or(native);
+    if size == native {
+        return Ok(RenderDecoder::native(tokenizer));
+    }
+    let sizes = render_sizes(bundle)?;
+    if !sizes.contains(&size) {
+        if sizes.len() == 1 {
+            bail!(
+                "{} renders only at its native {native}x{native} pixels (it has no other decoders), not at {size}",
+                bundle.display()
+            );
+        }
+        bail!(
+            "{} has no {size}-pixel decoder; its render sizes are {}",
+            bundle.display(),
+            describe_sizes(&sizes)
+        );
+    }
+    let dir = decoder_dir(bundle, size);
+    let config: VqGanConfig = read_toml(&dir.join(VQGAN_CONFIG))?;
+    check_fits(&config, tokenizer_config)?;
+    if config.resolution != size {
+        bail!(
+            "{}: the decoder in the {size} folder renders at {} pixels",
+            dir.display(),
+            config.resolution
+        );
+    }
+    load_render_decoder_dir(&dir, &config, device)
+}
+
+/// The render decoder of a decoder folder whose `vqgan.toml` was read into `config`.
+pub fn load_render_decoder_dir(
+    dir: &Path,
+    config: &VqGanConfig,
+    device: &Device,
+) -> Result<RenderDecoder> {
+    let weights = dir.join(DECODER_WEIGHTS);
+    if !weights.is_file() {
+        bail!("missing weights file {}", weights.display());
+    }
+    let mut model = RenderDecoder::new(config, device);
+    load_renamed(
+        &mut model,
+        &weights,
+        &[],
+        crate::device::float_dtype(device),
+    )?;
+    Ok(model)
+}
+
+/// Writes a render decoder into `out` (a folder: `vqgan.toml` + `decoder.safetensors`).
+pub fn save_render_decoder(
+    out: &Path,
+    config: &VqGanConfig,
+    model: &RenderDecoder,
+    storage: Storage,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_atomic(
+        &out.join(DECODER_WEIGHTS),
+        &weights_bytes(model, &[], storage)?,
+    )?;
+    write_atomic(&out.join(VQGAN_CONFIG), toml::to_string(config)?.as_bytes())
+}
+
+/// Adds (or, with `force`, replaces) the render decoder in `decoder` (a folder that
+/// [`save_render_decoder`] wrote) to `bundle`, checked to read the bundle's codes. The decoder's
+/// folder is written whole before it is moved in, and `decoders.toml` is rewritten atomically.
+pub fn attach_render_decoder(bundle: &Path, decoder: &Path, force: bool) -> Result<usize> {
+    let tokenizer = read_vqgan_config(bundle)?;
+    let config: VqGanConfig = read_toml(&decoder.join(VQGAN_CONFIG))?;
+    check_fits(&config, &tokenizer)?;
+    let size = config.resolution;
+    if size == tokenizer.resolution {
+        bail!("the bundle's own decoder already renders at {size} pixels");
+    }
+    let weights = decoder.join(DECODER_WEIGHTS);
+    let mut model = RenderDecoder::new(&config, &Device::default());
+    load_renamed(&mut model, &weights, &[], DType::F32)?;
+    let mut list = match bundle.join(DECODERS) {
+        p if p.is_file() => read_toml::<DecoderList>(&p)?,
+        _ => DecoderList::default(),
+    };
+    if list.sizes.contains(&size) && !force {
+        bail!(
+            "{} already has a {size}-pixel decoder (pass --force to replace it)",
+            bundle.display()
+        );
+    }
+    let target = decoder_dir(bundle, size);
+    std::fs::create_dir_all(target.parent().expect("decoders/<size> has a parent"))
+        .with_context(|| format!("cannot create {}", target.display()))?;
+    crate::files::write_dir_atomic(&target, |dir| {
+        std::fs::copy(&weights, dir.join(DECODER_WEIGHTS))
+            .with_context(|| format!("cannot copy {}", weights.display()))?;
+        write_atomic(&dir.join(VQGAN_CONFIG), toml::to_string(&config)?.as_bytes())
+    })?;
+    if !list.sizes.contains(&size) {
+        list.sizes.push(size);
+        list.sizes.sort_unstable();
+    }
+    write_atomic(&bundle.join(DECODERS), toml::to_string(&list)?.as_bytes())?;
+    Ok(size)
+}
+
+/// Starts a render decoder from a smaller decoder of the same codes (the tokenizer's own, or a
+/// render decoder of a lower size): every tensor whose name and shape match once the smaller one's
+/// levels are counted `shift` levels up (its level 0 is the new decoder's level `shift`: the same
+/// features, now followed by more upsampling). Returns (copied, total).
+pub fn init_render_from_tokenizer(
+    render: &mut RenderDecoder,
+    source: &RenderDecoder,
+    shift: usize,
+) -> Result<(usize, usize)> {
+    let bytes = weights_bytes(source, &[], Storage::F32)?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read the tokenizer's weights: {e}"))?;
+    let wanted: std::collections::HashMap<String, Vec<usize>> =
+        tensor_names(render).into_iter().collect();
+    let mut chosen = Vec::new();
+    for (name, view) in tensors.tensors() {
+        if !(name.starts_with("decoder.") || name.starts_with("post_quant_conv.")) {
+            continue;
+        }
+        let renamed = name
+            .strip_prefix("decoder.up.")
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
+            .map_or_else(
+                || name.clone(),
+                |(i, rest)| format!("decoder.up.{}.{rest}", i + shift),
+            );
+        if wanted.get(&renamed) == Some(&view.shape().to_vec()) {
+            chosen.push((renamed, view));
+        }
+    }
+    let copied = chosen.len();
+    let subset = safetensors::serialize(chosen, None)
+        .map_err(|e| anyhow::anyhow!("cannot copy the tokenizer's weights: {e}"))?;
+    let mut store = SafetensorsStore::from_bytes(Some(subset))
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .allow_partial(true);
+    render
+        .load_from(&mut store)
+        .map_err(|e| anyhow::anyhow!("cannot copy the tokenizer's weights: {e}"))?;
+    Ok((copied, wanted.len()))
 }

@@ -522,6 +522,45 @@ enum VqganCommand {
         #[arg(long, conflicts_with = "resume")]
         init: Option<PathBuf>,
     },
+    /// Train a render decoder: a second decoder for a bundle's tokens that draws them at a larger size
+    /// (e.g. 8x8 tokens -> 256x256), learnt from vector drawings rendered at that size. The encoder and
+    /// codebook stay fixed, so a prior trained on the bundle's tokens works with it unchanged.
+    TrainDecoder {
+        /// Vector drawings: `emoji`, `iconify:DIR`, or both joined by a comma.
+        #[arg(long)]
+        data: String,
+        /// The bundle whose tokens the decoder reads (its VQ-GAN is the tokenizer).
+        #[arg(long)]
+        vqgan: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Start a new run from this decoder folder (e.g. BUNDLE/decoders/256 for a 1024 decoder)
+        /// instead of the bundle's own decoder; levels are matched from the top.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
+        /// Add the trained decoder to the --vqgan bundle when training ends.
+        #[arg(long)]
+        attach: bool,
+        /// With --attach: replace a decoder of the same size.
+        #[arg(long)]
+        force: bool,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Add the latest decoder of a `train-decoder` run to a bundle (decoders/<size>/, listed in
+    /// decoders.toml), checked to read the bundle's tokens.
+    AddDecoder {
+        /// The render decoder's run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// The bundle to add it to.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Replace a decoder of the same size.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a randomly initialised VQ-GAN bundle from a preset or a TOML config (for tests and benchmarks).
     Init {
         /// Preset name (tiny, emoji64, f16, ffhq1024) or a vqgan.toml path.
@@ -911,6 +950,35 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
             },
             &device::parse(&d)?,
         )?),
+        VqganCommand::TrainDecoder {
+            data,
+            vqgan: bundle,
+            run,
+            init,
+            attach,
+            force,
+            device: d,
+        } => Box::new(vqgan::train_decoder(
+            &sundae::vqgan::render_train::RenderTrainRequest {
+                data: &data,
+                tokenizer: &bundle,
+                config: run.config.as_deref(),
+                run: &run.run,
+                resume: run.resume,
+                init: init.as_deref(),
+            },
+            attach,
+            force,
+            &device::parse(&d)?,
+        )?),
+        VqganCommand::AddDecoder { run, bundle, force } => {
+            let size = vqgan::add_decoder(&run, &bundle, force, &device::cpu())?;
+            Box::new(commands::Done(format!(
+                "added the {size}-pixel decoder of {} to {}",
+                run.display(),
+                bundle.display()
+            )))
+        }
         VqganCommand::Init { config, out, force } => Box::new(vqgan::init(&config, &out, force)?),
     })
 }

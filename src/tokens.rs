@@ -40,6 +40,18 @@ impl TokenGrids {
         self.shape[1] * self.shape[2]
     }
 
+    /// The grids at `picks`, in that order.
+    pub fn from_picks(&self, picks: &[usize]) -> Self {
+        let n = self.per_grid();
+        Self {
+            values: picks
+                .iter()
+                .flat_map(|&i| self.values[i * n..(i + 1) * n].iter().copied())
+                .collect(),
+            shape: [picks.len(), self.shape[1], self.shape[2]],
+        }
+    }
+
     /// Grids `range` of the batch, as a batch of their own.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
         let n = self.per_grid();

@@ -300,3 +300,57 @@ pub fn train(r: &TrainRequest, device: &Device) -> Result<super::Done> {
         None => format!("trained the VQ-GAN in {}", r.run.display()),
     }))
 }
+
+/// `sundae vqgan train-decoder`: trains (or resumes) a render decoder run, then adds it to the
+/// tokenizer's bundle when asked (checked before training starts).
+pub fn train_decoder(
+    r: &crate::vqgan::render_train::RenderTrainRequest,
+    attach: bool,
+    force: bool,
+    device: &Device,
+) -> Result<super::Done> {
+    if attach && !force {
+        check_decoder_slot(r.tokenizer, r.run, r.config, r.resume)?;
+    }
+    crate::vqgan::render_train::train(r, device)?;
+    Ok(super::Done(if attach {
+        let size = add_decoder(r.run, r.tokenizer, force, device)?;
+        format!(
+            "trained the decoder in {} and added it to {} as its {size}-pixel decoder",
+            r.run.display(),
+            r.tokenizer.display()
+        )
+    } else {
+        format!("trained the decoder in {}", r.run.display())
+    }))
+}
+
+/// Refuses, before any training, to add a decoder whose size the bundle already has.
+fn check_decoder_slot(
+    bundle_dir: &Path,
+    run: &Path,
+    config: Option<&Path>,
+    resume: bool,
+) -> Result<()> {
+    let path = match (resume, config) {
+        (false, Some(path)) => path.to_path_buf(),
+        _ => crate::train::RunDir::at(run).config_path(),
+    };
+    let size = crate::vqgan::render_train::RenderTrainConfig::read(&path)?
+        .model
+        .resolution;
+    if bundle::render_sizes(bundle_dir)?[1..].contains(&size) {
+        bail!(
+            "{} already has a {size}-pixel decoder (pass --force to replace it)",
+            bundle_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Adds the latest decoder of a render decoder run to a bundle; returns its size.
+pub fn add_decoder(run: &Path, bundle_dir: &Path, force: bool, device: &Device) -> Result<usize> {
+    let scratch = tempfile::tempdir()?;
+    crate::vqgan::render_train::export_decoder(run, scratch.path(), device)?;
+    bundle::attach_render_decoder(bundle_dir, scratch.path(), force)
+}

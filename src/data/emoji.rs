@@ -46,6 +46,11 @@ pub fn is_validation(code: &str) -> bool {
     hash % VALIDATION_EVERY == 0
 }
 
+/// The SVG document of one emoji (None if the crate lacks it).
+pub fn svg(code: &str) -> Option<&'static str> {
+    SvgTwemojiAsset::from_emoji(&emoji_string(code)?).map(|s| -> &'static str { s })
+}
+
 /// Renders one emoji as RGBA at `resolution` (None if the crate lacks it).
 pub fn render(code: &str, resolution: usize) -> Option<RgbaImage> {
     let emoji = emoji_string(code)?;

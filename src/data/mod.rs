@@ -97,6 +97,47 @@ pub fn load(source: &str, resolution: usize, split: Split) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// The SVG documents of a vector data source's chosen split, by the names [`load`] gives their
+/// samples (`emoji`: the code; `iconify:DIR`: `prefix/code`), so that any sample can be drawn again at
+/// another size. Image folders have no drawings: refused.
+pub fn drawings(source: &str, split: Split) -> Result<BTreeMap<String, std::sync::Arc<str>>> {
+    let mut found = BTreeMap::new();
+    for part in source.split(',').map(str::trim) {
+        if part == "emoji" {
+            for code in emoji::codes().filter(|c| split.holds(emoji::is_validation(c))) {
+                if let Some(svg) = emoji::svg(code) {
+                    found.insert(code.to_string(), std::sync::Arc::from(svg));
+                }
+            }
+        } else if let Some(dir) = part.strip_prefix("iconify:") {
+            for style in iconify::read_styles(Path::new(dir))? {
+                for d in &style.drawings {
+                    if split.holds(iconify::is_validation(&d.code, &style.prefix)) {
+                        let name = format!("{}/{}", style.prefix, d.code);
+                        found.insert(name, std::sync::Arc::from(d.svg.as_str()));
+                    }
+                }
+            }
+        } else {
+            bail!(
+                "'{part}' is an image folder: drawing at other sizes needs vector drawings (emoji, iconify:DIR)"
+            );
+        }
+    }
+    Ok(found)
+}
+
+impl Split {
+    /// Whether this split holds an item that is (or is not) held out.
+    pub fn holds(self, held_out: bool) -> bool {
+        match self {
+            Split::All => true,
+            Split::Validation => held_out,
+            Split::Train => !held_out,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Split, evenly_spaced, source_and_split};

@@ -2,6 +2,8 @@
 //! encode/decode in chunks (what the commands, the trainers' sample grids and the benchmarks share).
 
 use super::VqGan;
+use super::quantize::VectorQuantizer;
+use super::render::RenderDecoder;
 use crate::tokens::TokenGrids;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -48,8 +50,31 @@ pub fn decode_grids(
     batch_size: usize,
     device: &Device,
 ) -> (Vec<f32>, [usize; 4]) {
+    render_grids(
+        &model.quantize,
+        &RenderDecoder::native(model),
+        grids,
+        batch_size,
+        device,
+    )
+}
+
+/// Output pixels decoded at once: large images go one (or a few) at a time, so that a 1024x1024
+/// decode stays within a bounded memory.
+const PIXELS_PER_CHUNK: usize = 1 << 20;
+
+/// As [`decode_grids`], drawn by `decoder` (a render decoder of the tokenizer whose codebook is given).
+pub fn render_grids(
+    codebook: &VectorQuantizer,
+    decoder: &RenderDecoder,
+    grids: &TokenGrids,
+    batch_size: usize,
+    device: &Device,
+) -> (Vec<f32>, [usize; 4]) {
     let [b, h, w] = grids.shape;
     let per_grid = h * w;
+    let scale = decoder.pixels_per_token();
+    let batch_size = batch_size.min((PIXELS_PER_CHUNK / (per_grid * scale * scale)).max(1));
     // A bar only when there is more than one batch (sampling decodes one batch at a time).
     let bar = (b > batch_size.max(1)).then(|| crate::progress::bar(b, "decoding grids"));
     let mut values = Vec::new();
@@ -60,7 +85,7 @@ pub fn decode_grids(
             values: grids.values[start * per_grid..end * per_grid].to_vec(),
             shape: [end - start, h, w],
         };
-        let decoded = model.decode(tokens_to_tensor(&chunk, device));
+        let decoded = decoder.decode(codebook, tokens_to_tensor(&chunk, device));
         let [_, c, hh, ww] = decoded.dims();
         shape = [end, c, hh, ww];
         values.extend(decoded.into_data().iter::<f32>());

@@ -12,6 +12,8 @@ pub mod loss;
 pub mod lpips;
 pub mod model;
 pub mod quantize;
+pub mod render;
+pub mod render_train;
 pub mod train;
 
 pub use config::VqGanConfig;

@@ -1,0 +1,87 @@
+//! Render decoders: a second decoder for one tokenizer's codes that draws the same token grid at a
+//! larger size (8x8 tokens -> 256x256 or 1024x1024 pixels). It is taming's `post_quant_conv` and
+//! `Decoder` with more upsampling levels, so its config is a [`VqGanConfig`] whose `resolution` is the
+//! render size and whose token grid, code width and vocabulary equal the tokenizer's.
+
+use super::blocks::conv1x1;
+use super::config::VqGanConfig;
+use super::decoder::Decoder;
+use super::model::VqGan;
+use super::quantize::VectorQuantizer;
+use anyhow::{Result, bail};
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{Device, Int, Tensor};
+
+#[derive(Module, Debug)]
+pub struct RenderDecoder {
+    pub post_quant_conv: Conv2d,
+    pub decoder: Decoder,
+}
+
+impl RenderDecoder {
+    /// A randomly initialised decoder for `config` (validated and checked against its tokenizer first).
+    pub fn new(config: &VqGanConfig, device: &Device) -> Self {
+        Self {
+            post_quant_conv: conv1x1(config.embed_dim, config.z_channels, device),
+            decoder: Decoder::new(config, device),
+        }
+    }
+
+    /// The tokenizer's own decoder (its native size), sharing its weights.
+    pub fn native(vqgan: &VqGan) -> Self {
+        Self {
+            post_quant_conv: vqgan.post_quant_conv.clone(),
+            decoder: vqgan.decoder.clone(),
+        }
+    }
+
+    /// Pixels per token along each axis.
+    pub fn pixels_per_token(&self) -> usize {
+        1 << self.decoder.up.iter().filter(|l| l.upsample.is_some()).count()
+    }
+
+    /// Images `[B, 3, H, W]` (unclamped) from quantised latents `[B, embed_dim, h, w]`.
+    pub fn decode_latents(&self, latents: Tensor<4>) -> Tensor<4> {
+        self.decoder.forward(self.post_quant_conv.forward(latents))
+    }
+
+    /// Images `[B, 3, H, W]` clamped to [-1, 1] from token grids, looked up in the tokenizer's codebook.
+    pub fn decode(&self, codebook: &VectorQuantizer, tokens: Tensor<3, Int>) -> Tensor<4> {
+        self.decode_latents(codebook.lookup(tokens))
+            .clamp(-1.0, 1.0)
+    }
+}
+
+/// Pixels per token of a render decoder, and a refusal when it cannot read the tokenizer's codes.
+pub fn check_fits(render: &VqGanConfig, tokenizer: &VqGanConfig) -> Result<()> {
+    render.validate()?;
+    if render.latent_side() != tokenizer.latent_side()
+        || render.embed_dim != tokenizer.embed_dim
+        || render.n_embed != tokenizer.n_embed
+    {
+        bail!(
+            "a {r}x{r} decoder reads {s}x{s} grids of {n} codes of width {e}, but the tokenizer makes {ts}x{ts} grids of {tn} codes of width {te}",
+            r = render.resolution,
+            s = render.latent_side(),
+            n = render.n_embed,
+            e = render.embed_dim,
+            ts = tokenizer.latent_side(),
+            tn = tokenizer.n_embed,
+            te = tokenizer.embed_dim,
+        );
+    }
+    if !render.resolution.is_multiple_of(tokenizer.resolution) {
+        bail!(
+            "a render size must be a multiple of the tokenizer's {} pixels, not {}",
+            tokenizer.resolution,
+            render.resolution
+        );
+    }
+    Ok(())
+}
+
+/// How many levels a render decoder has above its tokenizer's decoder (2 for 64 -> 256).
+pub fn extra_levels(render: &VqGanConfig, tokenizer: &VqGanConfig) -> usize {
+    render.levels().saturating_sub(tokenizer.levels())
+}
