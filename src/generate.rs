@@ -9,7 +9,8 @@ use crate::sundae::sample::{SampleSettings, sample};
 use crate::tokens::TokenGrids;
 use crate::train::SplitMix;
 use crate::train::rng::streams;
-use crate::vqgan::batch::decode_grids;
+use crate::vqgan::batch::{decode_grids, render_grids};
+use crate::vqgan::render::RenderDecoder;
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -280,6 +281,7 @@ pub fn check_memory(need: &MemoryNeed) -> Result<()> {
 fn generate(
     prior: &Prior,
     vqgan: &VqGan,
+    render: &RenderDecoder,
     starts: TokenGrids,
     keep: Option<&[bool]>,
     settings: &SampleSettings,
@@ -343,7 +345,8 @@ fn generate(
         steps_taken += sampled.steps_taken as f64 * range.len() as f64;
         let timer = Instant::now();
         let tokens = sampled.grids;
-        let (values, [b, _, h, w]) = decode_grids(vqgan, &tokens, batch_size, device);
+        let (values, [b, _, h, w]) =
+            render_grids(&vqgan.quantize, render, &tokens, batch_size, device);
         final_tokens.extend(&tokens.values);
         decoder_seconds += timer.elapsed().as_secs_f64();
         tiles.extend(
@@ -425,6 +428,9 @@ pub struct Job<'a> {
     pub batch_size: usize,
     /// Canvas width and height in pixels; the model's resolution where None.
     pub size: (Option<usize>, Option<usize>),
+    /// Draw the tokens with the bundle's decoder for this size (`decoders/<size>/`): the output is
+    /// this many pixels per `resolution` of the canvas. The native decoder where None.
+    pub render_size: Option<usize>,
     pub outputs: Outputs,
 }
 
@@ -450,10 +456,13 @@ impl Generator {
     }
 }
 
-/// A job's generator and the canvas it asked for.
+/// A job's generator, the decoder it draws with, and the canvas it asked for (in the tokenizer's
+/// pixels; the output is `scale` times larger).
 struct Loaded {
     vq_config: VqGanConfig,
     vqgan: VqGan,
+    render: RenderDecoder,
+    scale: usize,
     prior_config: crate::hourglass::PriorConfig,
     prior: Prior,
     width: usize,
@@ -479,18 +488,28 @@ impl Job<'_> {
             None => Generator::load(self.model_dir, device)?,
         };
         let (width, height) = canvas(&vq_config, &prior_config, self.size.0, self.size.1)?;
+        let render = bundle::load_render_decoder(
+            self.model_dir,
+            self.render_size,
+            &vq_config,
+            &vqgan,
+            device,
+        )?;
         let f = vq_config.downsampling();
+        let scale = render.pixels_per_token() / f;
         check_memory(&MemoryNeed {
             images: self.count,
             batch: self.batch_size.min(self.count),
             tokens: (height / f) * (width / f),
-            pixels: height * width,
+            pixels: height * width * scale * scale,
             vocab: prior_config.vocab_size,
             heads: prior_config.heads,
         })?;
         Ok(Loaded {
             vq_config,
             vqgan,
+            render,
+            scale,
             prior_config,
             prior,
             width,
@@ -513,6 +532,7 @@ fn sample_tiles(job: &Job, observe: Observer, device: &Device) -> Result<Generat
     generate(
         &g.prior,
         &g.vqgan,
+        &g.render,
         starts,
         None,
         &job.settings,
@@ -553,6 +573,7 @@ pub fn draw_images(
         settings: settings.clone(),
         batch_size,
         size: (None, None),
+        render_size: None,
         outputs: Outputs {
             grid: PathBuf::new(),
             dir: None,
@@ -602,7 +623,10 @@ pub fn inpaint_live(
         );
     }
     let g = job.load(device)?;
-    let (w, h, count, settings) = (g.width, g.height, job.count, &job.settings);
+    // The image, the mask and the paste-back live at the output's size (the canvas times the render
+    // decoder's scale); the encoder sees the image at the canvas size.
+    let (count, settings, s) = (job.count, &job.settings, g.scale);
+    let (w, h) = (g.width * s, g.height * s);
     let (iw, ih) = (image.width() as usize, image.height() as usize);
     let (image, mask) = if (iw, ih) == (w, h) {
         (image, mask)
@@ -624,14 +648,26 @@ pub fn inpaint_live(
     };
     let f = g.vq_config.downsampling();
     let keep_px = keep_pixels(&mask);
-    let keep_tok = keep_tokens(&keep_px, h, w, f)?;
+    let keep_tok = keep_tokens(&keep_px, h, w, f * s)?;
     if keep_tok.iter().all(|&k| k) {
         bail!(
             "the mask keeps every token: paint the region to regenerate in black (any non-white pixel)"
         );
     }
 
-    let encoded = encode_canvas(&g.vqgan, images::to_chw(&image), w, h, device);
+    let encoder_view = fit_to(
+        &image,
+        g.width,
+        g.height,
+        image::imageops::FilterType::Triangle,
+    );
+    let encoded = encode_canvas(
+        &g.vqgan,
+        images::to_chw(&encoder_view),
+        g.width,
+        g.height,
+        device,
+    );
     let n = keep_tok.len();
     let mut rng = SplitMix::keyed(settings.seed, streams::INPAINT_START, 0);
     let mut tokens = Vec::with_capacity(count * n);
@@ -647,11 +683,12 @@ pub fn inpaint_live(
     let keep: Vec<bool> = keep_tok.iter().copied().cycle().take(count * n).collect();
     let starts = TokenGrids {
         values: tokens,
-        shape: [count, h / f, w / f],
+        shape: [count, g.height / f, g.width / f],
     };
     let mut generation = generate(
         &g.prior,
         &g.vqgan,
+        &g.render,
         starts,
         Some(&keep),
         settings,

@@ -325,6 +325,18 @@ struct SamplerFlags {
     guidance: f64,
 }
 
+/// `--render-size`'s help, naming the sizes the built-in model has.
+fn render_size_help() -> String {
+    let sizes = bundle::render_sizes(&bundle::default_model_dir())
+        .map(|s| bundle::describe_sizes(&s))
+        .unwrap_or_else(|_| "unknown (the built-in model is missing)".into());
+    format!(
+        "Draw the tokens with the bundle's decoder for this output size (per model-size canvas: with \
+         --width/--height the output grows in proportion); inpainting then takes its image and mask, \
+         and pastes back, at that size. The built-in model renders at {sizes}"
+    )
+}
+
 /// Flags shared by `sample` and `inpaint`.
 #[derive(Args)]
 struct SamplingArgs {
@@ -342,6 +354,8 @@ struct SamplingArgs {
     /// Canvas height in pixels.
     #[arg(long)]
     height: Option<usize>,
+    #[arg(long, value_name = "PIXELS", value_parser = at_least_one(), help = render_size_help())]
+    render_size: Option<usize>,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -386,6 +400,7 @@ impl SamplingArgs {
             settings: self.settings()?,
             batch_size: self.batch_size,
             size: (self.width, self.height),
+            render_size: self.render_size,
             outputs: Outputs {
                 grid: self.out.clone(),
                 dir: self.out_dir.clone(),
@@ -463,6 +478,9 @@ enum VqganCommand {
         /// Accept grids of another size than the model's training grid.
         #[arg(long)]
         any_size: bool,
+        /// Draw with the bundle's decoder for this size (decoders/<size>/); its own decoder by default.
+        #[arg(long, value_name = "PIXELS", value_parser = at_least_one())]
+        render_size: Option<usize>,
         /// Replace outputs that exist (they are refused otherwise).
         #[arg(long)]
         force: bool,
@@ -488,6 +506,11 @@ enum VqganCommand {
         /// With --data: at most N of its images, evenly spread through it.
         #[arg(long)]
         max: Option<usize>,
+        /// With --data (vector drawings): decode with the bundle's decoder for this size and compare
+        /// with the drawings rendered at that size, beside the bicubic enlargement of the native
+        /// decode; the grid shows truth | decoder | enlargement.
+        #[arg(long, value_name = "PIXELS", value_parser = at_least_one(), requires = "data", conflicts_with_all = ["images", "out_dir", "emoji"])]
+        render_size: Option<usize>,
         /// Also write each reconstruction as its own PNG here, named after its input (e.g. for
         /// `sundae score`).
         #[arg(long)]
@@ -894,6 +917,7 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
             tokens,
             out,
             any_size,
+            render_size,
             force,
             device: d,
         } => Box::new(vqgan::decode(
@@ -901,6 +925,7 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
             &tokens,
             &out,
             any_size,
+            render_size,
             force,
             d.batch_size,
             &device::parse(&d.device)?,
@@ -908,9 +933,35 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
         VqganCommand::Reconstruct {
             vqgan: bundle,
             out,
+            data: source,
+            max,
+            render_size: Some(size),
+            out_dir: _,
+            force,
+            images: _,
+            emoji: _,
+            device: d,
+        } => {
+            let (source, split) = data::source_and_split(
+                source.as_deref().expect("clap requires --data"),
+                data::Split::Validation,
+            );
+            Box::new(vqgan::compare_decoder(
+                &bundle,
+                (source, split, max),
+                size,
+                &out,
+                force,
+                &device::parse(&d.device)?,
+            )?)
+        }
+        VqganCommand::Reconstruct {
+            vqgan: bundle,
+            out,
             emoji,
             data: source,
             max,
+            render_size: None,
             out_dir,
             force,
             images,

@@ -5,7 +5,7 @@ use crate::bundle;
 use crate::data::images::{self, psnr};
 use crate::tokens::{self, TokenGrids};
 use crate::vqgan::VqGanConfig;
-use crate::vqgan::batch::{decode_grids, encode_images};
+use crate::vqgan::batch::{render_grids, decode_grids, encode_images};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -82,12 +82,14 @@ pub fn decode(
     tokens_path: &Path,
     out: &Path,
     any_size: bool,
+    render_size: Option<usize>,
     force: bool,
     batch_size: usize,
     device: &Device,
 ) -> Result<Done> {
     let format = output_format(out)?;
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    let render = bundle::load_render_decoder(bundle_dir, render_size, &config, &model, device)?;
     let grids = tokens::read_tokens(tokens_path)?;
     check_grids(&grids, &config, any_size)?;
     let targets = match format {
@@ -97,7 +99,7 @@ pub fn decode(
     for target in &targets {
         crate::files::check_new_file(target, force, &[])?;
     }
-    let (values, shape) = decode_grids(&model, &grids, batch_size, device);
+    let (values, shape) = render_grids(&model.quantize, &render, &grids, batch_size, device);
     let written = match format {
         OutputFormat::Npy => {
             tokens::write_images_npy(out, values, shape)?;
@@ -353,4 +355,34 @@ pub fn add_decoder(run: &Path, bundle_dir: &Path, force: bool, device: &Device) 
     let scratch = tempfile::tempdir()?;
     crate::vqgan::render_train::export_decoder(run, scratch.path(), device)?;
     bundle::attach_render_decoder(bundle_dir, scratch.path(), force)
+}
+
+/// `sundae vqgan reconstruct --render-size`: held-out drawings encoded at the bundle's size, drawn
+/// by its decoder for `size`, against their true rendering at `size`, beside the bicubic enlargement
+/// of the native decode (the figure a render decoder has to beat).
+pub fn compare_decoder(
+    bundle_dir: &Path,
+    data: (&str, crate::data::Split, Option<usize>),
+    size: usize,
+    out: &Path,
+    force: bool,
+    device: &Device,
+) -> Result<Done> {
+    crate::files::check_new_file(out, force, &["png"])?;
+    let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
+    let render = bundle::load_render_decoder(bundle_dir, Some(size), &config, &model, device)?;
+    let (source, split, max) = data;
+    let set = crate::vqgan::render_train::RenderSet::encode(
+        source, split, max, &config, &model, device,
+    )?;
+    let c = crate::vqgan::render_train::compare(&render, &model, &set, size, Some(out), device)?;
+    Ok(Done(format!(
+        "{} drawing(s) at {size}x{size}: decoder PSNR {:.2} dB, bicubic enlargement of the {r}x{r} decode {:.2} dB ({:+.2} dB); grid (truth | decoder | enlargement) written to {}",
+        c.images,
+        c.decoder_psnr,
+        c.bicubic_psnr,
+        c.decoder_psnr - c.bicubic_psnr,
+        out.display(),
+        r = config.resolution,
+    )))
 }

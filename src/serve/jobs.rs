@@ -232,6 +232,7 @@ impl Worker {
             settings: r.settings.clone(),
             batch_size: BATCH,
             size: (None, None),
+            render_size: None,
             outputs: Outputs {
                 grid: PathBuf::new(),
                 dir: None,

@@ -1,0 +1,343 @@
+//! Render decoders: extra decoders in a bundle that draw its tokens at larger sizes.
+
+mod common;
+
+use common::{fails, generator, ok, root, s};
+use image::{Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use sundae::bundle;
+use sundae::tokens::TokenGrids;
+use sundae::vqgan::VqGanConfig;
+use sundae::vqgan::batch::render_grids;
+use sundae::vqgan::render::RenderDecoder;
+
+/// A decoder for the fixture tokenizer's codes (16 px, 8x8 tokens) at `size` pixels.
+fn render_config(size: usize) -> VqGanConfig {
+    let ch_mult = match size {
+        32 => vec![1, 1, 2],
+        64 => vec![1, 1, 1, 2],
+        _ => unreachable!(),
+    };
+    VqGanConfig {
+        resolution: size,
+        ch_mult,
+        ..VqGanConfig::tiny()
+    }
+}
+
+/// Copies a bundle's files into `to`.
+fn copy_bundle(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// Adds randomly initialised 32- and 64-pixel decoders to `bundle_dir`; returns them.
+fn add_decoders(bundle_dir: &Path, scratch: &Path) -> Vec<(usize, RenderDecoder)> {
+    let device = sundae::device::cpu();
+    [32, 64]
+        .into_iter()
+        .map(|size| {
+            let config = render_config(size);
+            let model = RenderDecoder::new(&config, &device);
+            let folder = scratch.join(format!("decoder-{size}"));
+            bundle::save_render_decoder(&folder, &config, &model, bundle::Storage::F32).unwrap();
+            assert_eq!(
+                bundle::attach_render_decoder(bundle_dir, &folder, false).unwrap(),
+                size
+            );
+            (size, model)
+        })
+        .collect()
+}
+
+fn tokenizer_with_decoders(dir: &Path) -> (PathBuf, Vec<(usize, RenderDecoder)>) {
+    let bundle_dir = dir.join("bundle");
+    copy_bundle(&root("tests/fixtures/tiny-bundle"), &bundle_dir);
+    let decoders = add_decoders(&bundle_dir, dir);
+    (bundle_dir, decoders)
+}
+
+/// Two 8x8 grids of every code in turn.
+fn known_grids() -> TokenGrids {
+    TokenGrids {
+        values: (0..128).map(|i| (i * 7 % 16) as i64).collect(),
+        shape: [2, 8, 8],
+    }
+}
+
+fn to_png_pixels(values: &[f32], side: usize) -> RgbImage {
+    sundae::data::images::to_rgb8(values, side, side)
+}
+
+#[test]
+fn decoders_at_two_sizes_round_trip_through_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle_dir, decoders) = tokenizer_with_decoders(dir.path());
+    assert_eq!(bundle::render_sizes(&bundle_dir).unwrap(), vec![16, 32, 64]);
+    let device = sundae::device::cpu();
+    let (config, tokenizer) = bundle::load_vqgan(&bundle_dir, &device).unwrap();
+    let grids = known_grids();
+    for (size, model) in &decoders {
+        let loaded =
+            bundle::load_render_decoder(&bundle_dir, Some(*size), &config, &tokenizer, &device)
+                .unwrap();
+        assert_eq!(loaded.pixels_per_token(), size / 8);
+        let (a, shape) = render_grids(&tokenizer.quantize, model, &grids, 2, &device);
+        let (b, _) = render_grids(&tokenizer.quantize, &loaded, &grids, 1, &device);
+        assert_eq!(shape, [2, 3, *size, *size]);
+        assert_eq!(a, b, "the {size}-pixel decoder changed on its way through the bundle");
+    }
+    // No size, or the native one: the tokenizer's own decoder.
+    let native = bundle::load_render_decoder(&bundle_dir, None, &config, &tokenizer, &device)
+        .unwrap();
+    let (a, shape) = render_grids(&tokenizer.quantize, &native, &grids, 2, &device);
+    let (b, _) = sundae::vqgan::batch::decode_grids(&tokenizer, &grids, 2, &device);
+    assert_eq!(shape, [2, 3, 16, 16]);
+    assert_eq!(a, b);
+    // A second decoder of one size is refused unless forced.
+    let error = bundle::attach_render_decoder(&bundle_dir, &dir.path().join("decoder-32"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("already has a 32-pixel decoder"), "{error}");
+}
+
+#[test]
+fn a_render_decoder_starts_from_its_tokenizers_levels() {
+    let device = sundae::device::cpu();
+    let (_, tokenizer) =
+        bundle::load_vqgan(&root("tests/fixtures/tiny-bundle"), &device).unwrap();
+    let mut render = RenderDecoder::new(&render_config(32), &device);
+    let before = render.decoder.up[2].block[0].conv1.weight.val();
+    let (copied, total) = bundle::init_render_from_tokenizer(
+        &mut render,
+        &RenderDecoder::native(&tokenizer),
+        1,
+    )
+    .unwrap();
+    assert!(copied > 0 && copied < total, "{copied} of {total}");
+    let values = |t: burn::tensor::Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
+    // The tokenizer's level 1 (the 8-pixel level) is the render decoder's level 2.
+    let copied_level = values(render.decoder.up[2].block[0].conv1.weight.val());
+    assert_eq!(
+        copied_level,
+        values(tokenizer.decoder.up[1].block[0].conv1.weight.val())
+    );
+    assert_ne!(copied_level, values(before));
+    assert_eq!(
+        values(render.decoder.conv_in.weight.val()),
+        values(tokenizer.decoder.conv_in.weight.val())
+    );
+    // The new level's upsampling has no counterpart: it keeps its own initialisation.
+    assert!(render.decoder.up[1].upsample.is_some());
+}
+
+#[test]
+fn render_size_picks_the_decoder_and_unknown_sizes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle_dir, decoders) = tokenizer_with_decoders(dir.path());
+    let device = sundae::device::cpu();
+    let (_, tokenizer) = bundle::load_vqgan(&bundle_dir, &device).unwrap();
+    let grids = known_grids();
+    let tokens = dir.path().join("tokens.npy");
+    sundae::tokens::write_tokens(&tokens, &grids).unwrap();
+    for (size, model) in &decoders {
+        let out = dir.path().join(format!("decoded-{size}.png"));
+        let size_arg = size.to_string();
+        ok(&[
+            "vqgan",
+            "decode",
+            "--vqgan",
+            s(&bundle_dir),
+            "--tokens",
+            s(&tokens),
+            "--render-size",
+            &size_arg,
+            "--out",
+            s(&out),
+        ]);
+        let (expected, _) = render_grids(&tokenizer.quantize, model, &grids, 2, &device);
+        for i in 0..2 {
+            let written = image::open(dir.path().join(format!("decoded-{size}-{i}.png")))
+                .unwrap()
+                .to_rgb8();
+            let plane = 3 * size * size;
+            assert_eq!(written.dimensions(), (*size as u32, *size as u32));
+            assert_eq!(
+                written,
+                to_png_pixels(&expected[i * plane..(i + 1) * plane], *size)
+            );
+        }
+    }
+    let decode = |bundle_dir: &Path, size: &str| {
+        fails(&[
+            "vqgan",
+            "decode",
+            "--vqgan",
+            s(bundle_dir),
+            "--tokens",
+            s(&tokens),
+            "--render-size",
+            size,
+            "--out",
+            s(&dir.path().join("never.png")),
+        ])
+    };
+    let line = decode(&bundle_dir, "48");
+    assert!(
+        line.contains("no 48-pixel decoder") && line.contains("16 (native), 32 and 64"),
+        "{line}"
+    );
+    let line = decode(&root("tests/fixtures/tiny-bundle"), "32");
+    assert!(line.contains("renders only at its native 16x16"), "{line}");
+    assert!(!dir.path().join("never.png").exists());
+}
+
+#[test]
+fn sampling_and_inpainting_at_a_render_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = generator(dir.path());
+    let decoders = add_decoders(&model, dir.path());
+    let device = sundae::device::cpu();
+    let (_, tokenizer) = bundle::load_vqgan(&model, &device).unwrap();
+
+    // sample: 64-pixel images, the decoder's drawing of the tokens the prior made.
+    let tiles = dir.path().join("tiles");
+    let tokens = dir.path().join("tokens.npy");
+    ok(&[
+        "sample",
+        "--model",
+        s(&model),
+        "-n",
+        "2",
+        "--steps",
+        "4",
+        "--render-size",
+        "64",
+        "--out",
+        s(&dir.path().join("grid.png")),
+        "--out-dir",
+        s(&tiles),
+        "--tokens",
+        s(&tokens),
+    ]);
+    let grids = sundae::tokens::read_tokens(&tokens).unwrap();
+    let (expected, _) = render_grids(&tokenizer.quantize, &decoders[1].1, &grids, 2, &device);
+    for i in 0..2 {
+        let tile = image::open(tiles.join(format!("{i:04}.png")))
+            .unwrap()
+            .to_rgb8();
+        let plane = 3 * 64 * 64;
+        assert_eq!(tile, to_png_pixels(&expected[i * plane..(i + 1) * plane], 64));
+    }
+
+    // inpaint at 32 pixels: image and mask at 32x32, the left half kept exactly.
+    let original = RgbImage::from_fn(32, 32, |x, y| {
+        Rgb([(x * 8) as u8, (y * 8) as u8, ((x + y) * 4) as u8])
+    });
+    let mask = RgbImage::from_fn(32, 32, |x, _| {
+        if x < 16 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    });
+    let (image_path, mask_path) = (dir.path().join("image.png"), dir.path().join("mask.png"));
+    original.save(&image_path).unwrap();
+    mask.save(&mask_path).unwrap();
+    let variations = dir.path().join("variations");
+    ok(&[
+        "inpaint",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image_path),
+        "--mask",
+        s(&mask_path),
+        "-n",
+        "2",
+        "--steps",
+        "4",
+        "--render-size",
+        "32",
+        "--paste",
+        "--out",
+        s(&dir.path().join("inpainted.png")),
+        "--out-dir",
+        s(&variations),
+    ]);
+    for i in 0..2 {
+        let result = image::open(variations.join(format!("{i:04}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(result.dimensions(), (32, 32));
+        for y in 0..32 {
+            for x in 0..16 {
+                assert_eq!(result.get_pixel(x, y), original.get_pixel(x, y), "({x}, {y})");
+            }
+        }
+    }
+    // An unknown size is refused before sampling, naming the sizes the bundle has.
+    let line = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--render-size",
+        "128",
+        "--out",
+        s(&dir.path().join("never.png")),
+    ]);
+    assert!(line.contains("16 (native), 32 and 64"), "{line}");
+}
+
+#[test]
+fn a_decoder_run_trains_resumes_and_joins_its_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle_dir = dir.path().join("bundle");
+    copy_bundle(&root("tests/fixtures/tiny-bundle"), &bundle_dir);
+    let config = dir.path().join("decoder.toml");
+    let model = toml::to_string(&render_config(32)).unwrap();
+    let train = "steps = 2\nbatch_size = 2\nlearning_rate = 1e-3\nwarmup_steps = 0\n\
+                 decay_steps = 0\ncheckpoint_every = 1\nsample_every = 2\nvalidation_images = 2\n";
+    std::fs::write(&config, format!("[model]\n{model}\n[train]\n{train}")).unwrap();
+    let run = dir.path().join("run");
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "vqgan",
+            "train-decoder",
+            "--data",
+            "emoji",
+            "--vqgan",
+            s(&bundle_dir),
+            "--run",
+            s(&run),
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let first = args(&["--config", s(&config)]);
+    ok(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run.join("samples/step-00000002.png").is_file());
+    assert!(run.join("train-grids/tokens.npy").is_file());
+    // Extended by one step, then added to the bundle.
+    let longer = dir.path().join("longer.toml");
+    std::fs::write(
+        &longer,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("steps = 2", "steps = 3"),
+    )
+    .unwrap();
+    let second = args(&["--resume", "--config", s(&longer), "--attach"]);
+    let output = common::sundae(&second.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resumed from step 2"), "{stderr}");
+    assert_eq!(bundle::render_sizes(&bundle_dir).unwrap(), vec![16, 32]);
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"val_psnr_bicubic\""), "{metrics}");
+}
