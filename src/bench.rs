@@ -32,20 +32,7 @@ pub fn vqgan(
 ) -> DecodeFigures {
     reset_peak_memory();
     let model = VqGan::new(config, device);
-    let side = config.latent_side();
-    let mut seed = 0x2545F4914F6CDD1Du64;
-    let values = (0..batch * side * side)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % config.n_embed as u64) as i64
-        })
-        .collect();
-    let grids = TokenGrids {
-        values,
-        shape: [batch, side, side],
-    };
+    let grids = random_grids(batch, config.latent_side(), config.n_embed);
     let mut decode_seconds = f64::INFINITY;
     let mut encode_seconds = f64::INFINITY;
     for pass in 0..=repeats {
@@ -82,6 +69,66 @@ pub fn vqgan(
         decode_seconds,
         encode_seconds,
         peak_mib: peak_memory_mib(),
+    }
+}
+
+/// Times the decode of `batch` random token grids by a bundle's render decoder (decoded in chunks
+/// as `sample` decodes them, so large sizes go one image at a time). Encode time is not its to give: 0.
+pub fn render_decoder(
+    name: &str,
+    tokenizer: &VqGan,
+    decoder: &crate::vqgan::render::RenderDecoder,
+    side: usize,
+    batch: usize,
+    repeats: usize,
+    device: &Device,
+) -> DecodeFigures {
+    reset_peak_memory();
+    let n_embed = tokenizer.n_embed();
+    let grids = random_grids(batch, side, n_embed);
+    let resolution = side * decoder.pixels_per_token();
+    let mut decode_seconds = f64::INFINITY;
+    for pass in 0..=repeats {
+        eprintln!(
+            "{name}: {}, decode of {batch} image(s) at {resolution}x{resolution}",
+            if pass == 0 {
+                "warm-up pass".to_string()
+            } else {
+                format!("timed pass {pass} of {repeats}")
+            }
+        );
+        let start = Instant::now();
+        let _ = crate::vqgan::batch::render_grids(&tokenizer.quantize, decoder, &grids, batch, device);
+        if pass > 0 {
+            decode_seconds = decode_seconds.min(start.elapsed().as_secs_f64());
+        }
+    }
+    DecodeFigures {
+        config: name.to_string(),
+        resolution,
+        batch,
+        precision: precision_name(device),
+        parameters: burn::module::Module::num_params(decoder),
+        decode_seconds,
+        encode_seconds: 0.0,
+        peak_mib: peak_memory_mib(),
+    }
+}
+
+/// `batch` grids of `side` x `side` codes below `n_embed`, from a fixed xorshift stream.
+fn random_grids(batch: usize, side: usize, n_embed: usize) -> TokenGrids {
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let values = (0..batch * side * side)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n_embed as u64) as i64
+        })
+        .collect();
+    TokenGrids {
+        values,
+        shape: [batch, side, side],
     }
 }
 

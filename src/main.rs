@@ -627,7 +627,8 @@ enum BenchCommand {
     },
     /// VQ-GAN encode/decode time and peak memory with random weights.
     Vqgan {
-        /// Comma-separated presets or vqgan.toml paths.
+        /// Comma-separated presets or vqgan.toml paths (random weights, encode and decode), or bundle
+        /// directories (their decoder at every render size they have, e.g. models/emoji).
         #[arg(long, default_value = "f16,ffhq1024")]
         config: String,
         /// Images per pass.

@@ -185,6 +185,11 @@ pub fn bench_vqgan(
 ) -> Result<VqganTable> {
     let mut rows = Vec::new();
     for name in configs.split(',').map(str::trim) {
+        let dir = Path::new(name);
+        if dir.join(bundle::VQGAN_CONFIG).is_file() {
+            rows.extend(bench_bundle_decoders(dir, batch, repeats, device)?);
+            continue;
+        }
         rows.push(crate::bench::vqgan(
             name,
             &vqgan_config(name)?,
@@ -194,6 +199,31 @@ pub fn bench_vqgan(
         ));
     }
     Ok(VqganTable(rows))
+}
+
+/// A bundle's own decoder and each of its render decoders, with its trained weights.
+fn bench_bundle_decoders(
+    dir: &Path,
+    batch: usize,
+    repeats: usize,
+    device: &Device,
+) -> Result<Vec<DecodeFigures>> {
+    let (config, tokenizer) = bundle::load_vqgan(dir, device)?;
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let mut rows = Vec::new();
+    for size in bundle::render_sizes(dir)? {
+        let decoder = bundle::load_render_decoder(dir, Some(size), &config, &tokenizer, device)?;
+        rows.push(crate::bench::render_decoder(
+            &format!("{name}@{size}"),
+            &tokenizer,
+            &decoder,
+            config.latent_side(),
+            batch,
+            repeats,
+            device,
+        ));
+    }
+    Ok(rows)
 }
 
 /// `sundae bench agreement`: the share of positions where two token files agree.
