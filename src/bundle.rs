@@ -471,7 +471,12 @@ pub fn save_render_decoder(
 /// Adds (or, with `force`, replaces) the render decoder in `decoder` (a folder that
 /// [`save_render_decoder`] wrote) to `bundle`, checked to read the bundle's codes. The decoder's
 /// folder is written whole before it is moved in, and `decoders.toml` is rewritten atomically.
-pub fn attach_render_decoder(bundle: &Path, decoder: &Path, force: bool) -> Result<usize> {
+pub fn attach_render_decoder(
+    bundle: &Path,
+    decoder: &Path,
+    force: bool,
+    storage: Storage,
+) -> Result<usize> {
     let tokenizer = read_vqgan_config(bundle)?;
     let config: VqGanConfig = read_toml(&decoder.join(VQGAN_CONFIG))?;
     check_fits(&config, &tokenizer)?;
@@ -495,11 +500,7 @@ pub fn attach_render_decoder(bundle: &Path, decoder: &Path, force: bool) -> Resu
     let target = decoder_dir(bundle, size);
     std::fs::create_dir_all(target.parent().expect("decoders/<size> has a parent"))
         .with_context(|| format!("cannot create {}", target.display()))?;
-    crate::files::write_dir_atomic(&target, |dir| {
-        std::fs::copy(&weights, dir.join(DECODER_WEIGHTS))
-            .with_context(|| format!("cannot copy {}", weights.display()))?;
-        write_atomic(&dir.join(VQGAN_CONFIG), toml::to_string(&config)?.as_bytes())
-    })?;
+    crate::files::write_dir_atomic(&target, |dir| save_render_decoder(dir, &config, &model, storage))?;
     if !list.sizes.contains(&size) {
         list.sizes.push(size);
         list.sizes.sort_unstable();

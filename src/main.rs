@@ -567,6 +567,9 @@ enum VqganCommand {
         /// With --attach: replace a decoder of the same size.
         #[arg(long)]
         force: bool,
+        /// With --attach: store the weights as f16 (half the size).
+        #[arg(long)]
+        half: bool,
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -583,6 +586,9 @@ enum VqganCommand {
         /// Replace a decoder of the same size.
         #[arg(long)]
         force: bool,
+        /// Store the weights as f16 (half the size; loading converts them back).
+        #[arg(long)]
+        half: bool,
     },
     /// Write a randomly initialised VQ-GAN bundle from a preset or a TOML config (for tests and benchmarks).
     Init {
@@ -890,6 +896,14 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+fn storage(half: bool) -> bundle::Storage {
+    if half {
+        bundle::Storage::F16
+    } else {
+        bundle::Storage::F32
+    }
+}
+
 fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
     use commands::vqgan;
     Ok(match command {
@@ -1009,6 +1023,7 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
             init,
             attach,
             force,
+            half,
             device: d,
         } => Box::new(vqgan::train_decoder(
             &sundae::vqgan::render_train::RenderTrainRequest {
@@ -1021,10 +1036,16 @@ fn run_vqgan(command: VqganCommand) -> Result<Box<dyn std::fmt::Display>> {
             },
             attach,
             force,
+            storage(half),
             &device::parse(&d)?,
         )?),
-        VqganCommand::AddDecoder { run, bundle, force } => {
-            let size = vqgan::add_decoder(&run, &bundle, force, &device::cpu())?;
+        VqganCommand::AddDecoder {
+            run,
+            bundle,
+            force,
+            half,
+        } => {
+            let size = vqgan::add_decoder(&run, &bundle, force, storage(half), &device::cpu())?;
             Box::new(commands::Done(format!(
                 "added the {size}-pixel decoder of {} to {}",
                 run.display(),

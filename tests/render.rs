@@ -47,7 +47,7 @@ fn add_decoders(bundle_dir: &Path, scratch: &Path) -> Vec<(usize, RenderDecoder)
             let folder = scratch.join(format!("decoder-{size}"));
             bundle::save_render_decoder(&folder, &config, &model, bundle::Storage::F32).unwrap();
             assert_eq!(
-                bundle::attach_render_decoder(bundle_dir, &folder, false).unwrap(),
+                bundle::attach_render_decoder(bundle_dir, &folder, false, bundle::Storage::F32).unwrap(),
                 size
             );
             (size, model)
@@ -100,7 +100,12 @@ fn decoders_at_two_sizes_round_trip_through_the_bundle() {
     assert_eq!(shape, [2, 3, 16, 16]);
     assert_eq!(a, b);
     // A second decoder of one size is refused unless forced.
-    let error = bundle::attach_render_decoder(&bundle_dir, &dir.path().join("decoder-32"), false)
+    let error = bundle::attach_render_decoder(
+        &bundle_dir,
+        &dir.path().join("decoder-32"),
+        false,
+        bundle::Storage::F32,
+    )
         .unwrap_err()
         .to_string();
     assert!(error.contains("already has a 32-pixel decoder"), "{error}");

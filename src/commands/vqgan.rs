@@ -309,6 +309,7 @@ pub fn train_decoder(
     r: &crate::vqgan::render_train::RenderTrainRequest,
     attach: bool,
     force: bool,
+    storage: bundle::Storage,
     device: &Device,
 ) -> Result<super::Done> {
     if attach && !force {
@@ -316,7 +317,7 @@ pub fn train_decoder(
     }
     crate::vqgan::render_train::train(r, device)?;
     Ok(super::Done(if attach {
-        let size = add_decoder(r.run, r.tokenizer, force, device)?;
+        let size = add_decoder(r.run, r.tokenizer, force, storage, device)?;
         format!(
             "trained the decoder in {} and added it to {} as its {size}-pixel decoder",
             r.run.display(),
@@ -351,10 +352,16 @@ fn check_decoder_slot(
 }
 
 /// Adds the latest decoder of a render decoder run to a bundle; returns its size.
-pub fn add_decoder(run: &Path, bundle_dir: &Path, force: bool, device: &Device) -> Result<usize> {
+pub fn add_decoder(
+    run: &Path,
+    bundle_dir: &Path,
+    force: bool,
+    storage: bundle::Storage,
+    device: &Device,
+) -> Result<usize> {
     let scratch = tempfile::tempdir()?;
     crate::vqgan::render_train::export_decoder(run, scratch.path(), device)?;
-    bundle::attach_render_decoder(bundle_dir, scratch.path(), force)
+    bundle::attach_render_decoder(bundle_dir, scratch.path(), force, storage)
 }
 
 /// `sundae vqgan reconstruct --render-size`: held-out drawings encoded at the bundle's size, drawn
