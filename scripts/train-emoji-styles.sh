@@ -4,7 +4,9 @@
 #   2. the VQ-GAN on all four, started from the built-in one (configs/vqgan-emoji-styles.toml);
 #   3. latents with labels: the train split with mirror images, and the held-out split;
 #   4. the labelled prior (configs/prior-emoji-styles.toml);
-#   5. the bundle (f16) with its sampler defaults, then its held-out figures.
+#   5. the bundle (f16) with its sampler defaults, then its held-out figures;
+#   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder),
+#      then 1024 pixels (configs/decoder-emoji-1024.toml, grown from the 256 one), added as f16.
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji-styles.sh [WORK_DIR] [OUT_BUNDLE]   (default runs/emoji-styles, runs/emoji-styles/model)
 # On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji-styles.sh
@@ -37,3 +39,14 @@ proportion = "0.5"
 TOML
 echo "generator written to $out"
 $sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
+
+for size in 256 1024; do
+  run="$work/decoder-$size"
+  if [ -f "$run/checkpoint/latest" ]; then dec=(--resume)
+  elif [ "$size" = 1024 ]; then dec=(--config configs/decoder-emoji-1024.toml --init "$out/decoders/256")
+  else dec=(--config configs/decoder-emoji-256.toml); fi
+  $sundae vqgan train-decoder "${device[@]}" --data "$data" --vqgan "$work/vqgan-bundle" "${dec[@]}" --run "$run"
+  $sundae vqgan add-decoder --run "$run" --bundle "$out" --half --force
+  $sundae vqgan reconstruct "${device[@]}" --vqgan "$out" --data "$data:validation" --max 100 \
+    --render-size "$size" --out "$work/decoder-$size-validation.png" --force
+done

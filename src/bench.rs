@@ -98,7 +98,8 @@ pub fn render_decoder(
             }
         );
         let start = Instant::now();
-        let _ = crate::vqgan::batch::render_grids(&tokenizer.quantize, decoder, &grids, batch, device);
+        let _ =
+            crate::vqgan::batch::render_grids(&tokenizer.quantize, decoder, &grids, batch, device);
         if pass > 0 {
             decode_seconds = decode_seconds.min(start.elapsed().as_secs_f64());
         }

@@ -500,7 +500,9 @@ pub fn attach_render_decoder(
     let target = decoder_dir(bundle, size);
     std::fs::create_dir_all(target.parent().expect("decoders/<size> has a parent"))
         .with_context(|| format!("cannot create {}", target.display()))?;
-    crate::files::write_dir_atomic(&target, |dir| save_render_decoder(dir, &config, &model, storage))?;
+    crate::files::write_dir_atomic(&target, |dir| {
+        save_render_decoder(dir, &config, &model, storage)
+    })?;
     if !list.sizes.contains(&size) {
         list.sizes.push(size);
         list.sizes.sort_unstable();

@@ -14,6 +14,7 @@ pub mod device;
 pub mod files;
 pub mod generate;
 pub mod hourglass;
+pub mod memory;
 pub mod nearest;
 pub mod progress;
 pub mod score;

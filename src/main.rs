@@ -661,6 +661,7 @@ fn at_least_one() -> impl clap::builder::TypedValueParser<Value = usize> {
 }
 
 fn main() -> ExitCode {
+    sundae::memory::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => error.exit(), // --help, --version

@@ -47,7 +47,8 @@ fn add_decoders(bundle_dir: &Path, scratch: &Path) -> Vec<(usize, RenderDecoder)
             let folder = scratch.join(format!("decoder-{size}"));
             bundle::save_render_decoder(&folder, &config, &model, bundle::Storage::F32).unwrap();
             assert_eq!(
-                bundle::attach_render_decoder(bundle_dir, &folder, false, bundle::Storage::F32).unwrap(),
+                bundle::attach_render_decoder(bundle_dir, &folder, false, bundle::Storage::F32)
+                    .unwrap(),
                 size
             );
             (size, model)
@@ -90,11 +91,14 @@ fn decoders_at_two_sizes_round_trip_through_the_bundle() {
         let (a, shape) = render_grids(&tokenizer.quantize, model, &grids, 2, &device);
         let (b, _) = render_grids(&tokenizer.quantize, &loaded, &grids, 1, &device);
         assert_eq!(shape, [2, 3, *size, *size]);
-        assert_eq!(a, b, "the {size}-pixel decoder changed on its way through the bundle");
+        assert_eq!(
+            a, b,
+            "the {size}-pixel decoder changed on its way through the bundle"
+        );
     }
     // No size, or the native one: the tokenizer's own decoder.
-    let native = bundle::load_render_decoder(&bundle_dir, None, &config, &tokenizer, &device)
-        .unwrap();
+    let native =
+        bundle::load_render_decoder(&bundle_dir, None, &config, &tokenizer, &device).unwrap();
     let (a, shape) = render_grids(&tokenizer.quantize, &native, &grids, 2, &device);
     let (b, _) = sundae::vqgan::batch::decode_grids(&tokenizer, &grids, 2, &device);
     assert_eq!(shape, [2, 3, 16, 16]);
@@ -106,24 +110,20 @@ fn decoders_at_two_sizes_round_trip_through_the_bundle() {
         false,
         bundle::Storage::F32,
     )
-        .unwrap_err()
-        .to_string();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("already has a 32-pixel decoder"), "{error}");
 }
 
 #[test]
 fn a_render_decoder_starts_from_its_tokenizers_levels() {
     let device = sundae::device::cpu();
-    let (_, tokenizer) =
-        bundle::load_vqgan(&root("tests/fixtures/tiny-bundle"), &device).unwrap();
+    let (_, tokenizer) = bundle::load_vqgan(&root("tests/fixtures/tiny-bundle"), &device).unwrap();
     let mut render = RenderDecoder::new(&render_config(32), &device);
     let before = render.decoder.up[2].block[0].conv1.weight.val();
-    let (copied, total) = bundle::init_render_from_tokenizer(
-        &mut render,
-        &RenderDecoder::native(&tokenizer),
-        1,
-    )
-    .unwrap();
+    let (copied, total) =
+        bundle::init_render_from_tokenizer(&mut render, &RenderDecoder::native(&tokenizer), 1)
+            .unwrap();
     assert!(copied > 0 && copied < total, "{copied} of {total}");
     let values = |t: burn::tensor::Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
     // The tokenizer's level 1 (the 8-pixel level) is the render decoder's level 2.
@@ -237,7 +237,10 @@ fn sampling_and_inpainting_at_a_render_size() {
             .unwrap()
             .to_rgb8();
         let plane = 3 * 64 * 64;
-        assert_eq!(tile, to_png_pixels(&expected[i * plane..(i + 1) * plane], 64));
+        assert_eq!(
+            tile,
+            to_png_pixels(&expected[i * plane..(i + 1) * plane], 64)
+        );
     }
 
     // inpaint at 32 pixels: image and mask at 32x32, the left half kept exactly.
@@ -282,7 +285,11 @@ fn sampling_and_inpainting_at_a_render_size() {
         assert_eq!(result.dimensions(), (32, 32));
         for y in 0..32 {
             for x in 0..16 {
-                assert_eq!(result.get_pixel(x, y), original.get_pixel(x, y), "({x}, {y})");
+                assert_eq!(
+                    result.get_pixel(x, y),
+                    original.get_pixel(x, y),
+                    "({x}, {y})"
+                );
             }
         }
     }

@@ -5,7 +5,7 @@ use crate::bundle;
 use crate::data::images::{self, psnr};
 use crate::tokens::{self, TokenGrids};
 use crate::vqgan::VqGanConfig;
-use crate::vqgan::batch::{render_grids, decode_grids, encode_images};
+use crate::vqgan::batch::{decode_grids, encode_images, render_grids};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -379,9 +379,8 @@ pub fn compare_decoder(
     let (config, model) = bundle::load_vqgan(bundle_dir, device)?;
     let render = bundle::load_render_decoder(bundle_dir, Some(size), &config, &model, device)?;
     let (source, split, max) = data;
-    let set = crate::vqgan::render_train::RenderSet::encode(
-        source, split, max, &config, &model, device,
-    )?;
+    let set =
+        crate::vqgan::render_train::RenderSet::encode(source, split, max, &config, &model, device)?;
     let c = crate::vqgan::render_train::compare(&render, &model, &set, size, Some(out), device)?;
     Ok(Done(format!(
         "{} drawing(s) at {size}x{size}: decoder PSNR {:.2} dB, bicubic enlargement of the {r}x{r} decode {:.2} dB ({:+.2} dB); grid (truth | decoder | enlargement) written to {}",

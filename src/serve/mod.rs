@@ -49,6 +49,35 @@ impl Default for Limits {
     }
 }
 
+/// Answers 413 as soon as a request's declared length is over the limit, before its body is read,
+/// so the client hears why instead of a connection closed mid-upload.
+async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(length) if length > limit => {
+            use axum::response::IntoResponse;
+            (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request is {:.1} MiB, over the {:.0} MiB upload limit: use a smaller image",
+                    length as f64 / (1 << 20) as f64,
+                    limit as f64 / (1 << 20) as f64
+                ),
+            )
+                .into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
 pub struct ServeOptions {
     pub model_dir: PathBuf,
     pub host: String,
@@ -178,6 +207,10 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         .route("/api/jobs/{id}/tokens.npy", get(tokens_route))
         .route("/api/jobs/{id}/images/{index}", get(image_route))
         .layer(DefaultBodyLimit::max(options.limits.upload))
+        .layer(axum::middleware::from_fn_with_state(
+            options.limits.upload,
+            refuse_declared_oversize,
+        ))
         .with_state(state);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -38,7 +38,12 @@ impl RenderDecoder {
 
     /// Pixels per token along each axis.
     pub fn pixels_per_token(&self) -> usize {
-        1 << self.decoder.up.iter().filter(|l| l.upsample.is_some()).count()
+        1 << self
+            .decoder
+            .up
+            .iter()
+            .filter(|l| l.upsample.is_some())
+            .count()
     }
 
     /// Images `[B, 3, H, W]` (unclamped) from quantised latents `[B, embed_dim, h, w]`.

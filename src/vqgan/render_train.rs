@@ -165,17 +165,16 @@ impl RenderTrainer {
     /// One optimisation step; returns (loss, PSNR in dB of the batch).
     pub fn step(&mut self, batch: Batch, resolution: usize, device: &Device) -> Result<(f64, f64)> {
         let b = batch.latent_shape[0];
-        let latents = Tensor::<4>::from_data(
-            TensorData::new(batch.latents, batch.latent_shape),
-            device,
-        );
+        let latents =
+            Tensor::<4>::from_data(TensorData::new(batch.latents, batch.latent_shape), device);
         let target = Tensor::<4>::from_data(
             TensorData::new(batch.targets, [b, 3, resolution, resolution]),
             device,
         );
         let output = self.model.decode_latents(latents);
-        let loss = loss::reconstruction(self.settings.reconstruction, target.clone(), output.clone())
-            .mean();
+        let loss =
+            loss::reconstruction(self.settings.reconstruction, target.clone(), output.clone())
+                .mean();
         let value = loss.clone().into_scalar::<f64>();
         if !value.is_finite() {
             bail!("non-finite loss at step {}", self.step + 1);
@@ -276,7 +275,8 @@ impl RenderSet {
                 .collect();
             let tokens = crate::tokens::read_tokens(&tokens_path)?;
             let drawings = data::drawings(source, split)?;
-            let svgs: Option<Vec<Arc<str>>> = names.iter().map(|n| drawings.get(n).cloned()).collect();
+            let svgs: Option<Vec<Arc<str>>> =
+                names.iter().map(|n| drawings.get(n).cloned()).collect();
             if let Some(svgs) = svgs.filter(|_| tokens.batch() == names.len()) {
                 return Ok(Self {
                     names,
@@ -366,7 +366,10 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
         trainer.apply_freezing();
     }
     resume_latest(&run, &mut trainer)?;
-    eprintln!("encoding the drawings at {0}x{0}", tokenizer_config.resolution);
+    eprintln!(
+        "encoding the drawings at {0}x{0}",
+        tokenizer_config.resolution
+    );
     let train_set = RenderSet::encode_cached(
         r.data,
         Split::Train,
@@ -400,7 +403,8 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
             let (set, tokenizer, device) = data;
             let grids = TokenGrids::from_picks(&set.tokens, idx);
             let (latents, latent_shape) = latents_of(tokenizer, &grids, device);
-            let targets: Vec<Vec<f32>> = idx.par_iter().map(|&i| set.target(i, resolution)).collect();
+            let targets: Vec<Vec<f32>> =
+                idx.par_iter().map(|&i| set.target(i, resolution)).collect();
             Batch {
                 latents,
                 latent_shape,
@@ -540,7 +544,9 @@ mod tests {
         let mid = values(trainer.model.decoder.mid.block_1.conv1.weight.val());
         let trained = values(trainer.model.decoder.up[0].block[0].conv1.weight.val());
         let batch = Batch {
-            latents: (0..2 * 8 * 64).map(|i| (i % 7) as f32 / 7.0 - 0.5).collect(),
+            latents: (0..2 * 8 * 64)
+                .map(|i| (i % 7) as f32 / 7.0 - 0.5)
+                .collect(),
             latent_shape: [2, 8, 8, 8],
             targets: (0..2 * 3 * 32 * 32).map(|i| (i % 5) as f32 / 5.0).collect(),
         };
