@@ -139,7 +139,7 @@ fn precision_name(device: &Device) -> String {
 }
 
 /// Resets the kernel's peak-RSS counter so each configuration reports its own peak.
-fn reset_peak_memory() {
+pub fn reset_peak_memory() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

@@ -624,6 +624,28 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t = Precision::F32)]
         precision: Precision,
     },
+    /// The prior's forward pass alone: seconds per pass of one batch (for comparing implementations;
+    /// scripts/bench-vs-torch.sh), and its logits when asked.
+    Prior {
+        /// emoji (the built-in model), ffhq256, ffhq1024, tiny (random weights), or a bundle directory.
+        #[arg(long, default_value = "emoji")]
+        config: String,
+        /// Random grids per pass (ignored with --tokens).
+        #[arg(long, default_value_t = 16, value_parser = at_least_one())]
+        batch: usize,
+        /// Timed passes after one untimed pass.
+        #[arg(long, default_value_t = 5, value_parser = at_least_one())]
+        repeats: usize,
+        /// Token grids to run on (int64 .npy [B, h, w]) instead of random ones.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Write the first pass's logits here (float32 .npy [B, h*w, V]; replaced if it exists).
+        #[arg(long)]
+        logits: Option<PathBuf>,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Share of positions where two token-grid .npy files agree (e.g. a GPU and a CPU sample, same seed).
     Agreement {
         /// First token grids.
@@ -876,6 +898,21 @@ fn run(cli: Cli) -> Result<()> {
             &batch,
             timed_steps,
             &device::parse_with_precision(&d, precision)?,
+        )?),
+        Command::Bench(BenchCommand::Prior {
+            config,
+            batch,
+            repeats,
+            tokens,
+            logits,
+            device: d,
+        }) => Box::new(commands::bench::bench_prior(
+            &config,
+            batch,
+            repeats,
+            tokens.as_deref(),
+            logits.as_deref(),
+            &device::parse(&d)?,
         )?),
         Command::Bench(BenchCommand::Agreement { a, b }) => {
             Box::new(commands::bench::agreement(&a, &b)?)

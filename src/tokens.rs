@@ -159,6 +159,12 @@ pub fn write_images_npy(path: &Path, values: Vec<f32>, shape: [usize; 4]) -> Res
     write_npy(path, |w| array.write_npy(w))
 }
 
+/// Writes float32 logits `[B, N, V]` as a `.npy`.
+pub fn write_logits_npy(path: &Path, values: Vec<f32>, shape: [usize; 3]) -> Result<()> {
+    let array = ndarray::Array3::from_shape_vec(shape, values)?;
+    write_npy(path, |w| array.write_npy(w))
+}
+
 /// Writes through a temporary file and a rename (see `files::write_file_atomic`).
 fn write_npy(
     path: &Path,

@@ -234,3 +234,93 @@ pub fn agreement(a: &Path, b: &Path) -> Result<super::Done> {
         equal as f64 / total.max(1) as f64
     )))
 }
+
+/// What `sundae bench prior` reports: seconds per forward pass of one batch.
+pub struct PriorForward {
+    pub config: String,
+    pub batch: usize,
+    pub parameters: usize,
+    /// Every timed pass, in order.
+    pub seconds: Vec<f64>,
+    pub peak_mib: f64,
+}
+
+impl fmt::Display for PriorForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sorted = self.seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+        let best = sorted.first().copied().unwrap_or(f64::NAN);
+        write!(
+            f,
+            "prior forward {}: batch {}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} passes, peak {:.0} MiB\n{}",
+            self.config,
+            self.batch,
+            self.parameters as f64 / 1e6,
+            best,
+            median,
+            self.seconds.len(),
+            self.peak_mib,
+            serde_json::json!({
+                "config": self.config, "batch": self.batch, "seconds": self.seconds,
+                "best": best, "median": median, "peak_mib": self.peak_mib,
+            })
+        )
+    }
+}
+
+/// `sundae bench prior`: times the prior's forward pass on `tokens` (an int64 .npy `[B, h, w]`) or on
+/// `batch` random grids, after one untimed pass; writes the logits `[B, h*w, V]` when asked (for
+/// comparing with another implementation on the same weights).
+pub fn bench_prior(
+    config: &str,
+    batch: usize,
+    repeats: usize,
+    tokens: Option<&Path>,
+    logits: Option<&Path>,
+    device: &Device,
+) -> Result<PriorForward> {
+    use crate::vqgan::batch::tokens_to_tensor;
+    if let Some(out) = logits {
+        crate::files::check_new_file(out, true, &["npy"])?;
+    }
+    let g = generator(config, device)?;
+    let grids = match tokens {
+        Some(path) => {
+            let grids = crate::tokens::read_tokens(path)?;
+            grids.check_vocabulary(g.prior_config.vocab_size)?;
+            grids
+        }
+        None => crate::tokens::TokenGrids::random(
+            batch,
+            g.prior_config.grid_height,
+            g.prior_config.grid_width,
+            g.prior_config.vocab_size,
+            &mut crate::train::SplitMix::new(7),
+        ),
+    };
+    crate::bench::reset_peak_memory();
+    let mut seconds = Vec::with_capacity(repeats);
+    let mut first = None;
+    for pass in 0..=repeats {
+        let start = std::time::Instant::now();
+        let out = g.prior.forward(tokens_to_tensor(&grids, device), None);
+        let shape = out.dims();
+        let values: Vec<f32> = out.into_data().iter::<f32>().collect();
+        if pass == 0 {
+            first = Some((values, shape));
+        } else {
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+    }
+    if let (Some(out), Some((values, shape))) = (logits, first) {
+        crate::tokens::write_logits_npy(out, values, shape)?;
+    }
+    Ok(PriorForward {
+        config: config.to_string(),
+        batch: grids.batch(),
+        parameters: g.prior_config.parameter_count(),
+        seconds,
+        peak_mib: crate::bench::peak_memory_mib(),
+    })
+}
