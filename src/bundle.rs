@@ -140,16 +140,12 @@ pub fn load_prior(dir: &Path, device: &Device) -> Result<(PriorConfig, Prior)> {
     let path = dir.join(PRIOR_CONFIG);
     let config: PriorConfig = read_toml(&path)?;
     config.validate()?;
-    let weights = dir.join(PRIOR_WEIGHTS);
-    if !weights.is_file() {
-        bail!("missing weights file {}", weights.display());
-    }
     let mut model = Prior::new(&config, device);
-    load_renamed(
+    load_weights(
         &mut model,
-        &weights,
+        &dir.join(PRIOR_WEIGHTS),
         &PRIOR_NAMES_BACK,
-        crate::device::float_dtype(device),
+        device,
     )?;
     Ok((config, model))
 }
@@ -183,23 +179,27 @@ pub fn read_vqgan_config(dir: &Path) -> Result<VqGanConfig> {
 /// Loads a VQ-GAN bundle onto `device`: every tensor must be present with the right shape.
 pub fn load_vqgan(dir: &Path, device: &Device) -> Result<(VqGanConfig, VqGan)> {
     let config = read_vqgan_config(dir)?;
-    let weights = dir.join(VQGAN_WEIGHTS);
-    if !weights.is_file() {
-        bail!("missing weights file {}", weights.display());
-    }
     let mut model = VqGan::new(&config, device);
-    load_renamed(
-        &mut model,
-        &weights,
-        &[],
-        crate::device::float_dtype(device),
-    )?;
+    load_weights(&mut model, &dir.join(VQGAN_WEIGHTS), &[], device)?;
     Ok((config, model))
 }
 
 /// Fills `model` from a safetensors file with PyTorch names; every tensor must match exactly.
 pub fn load_safetensors<M: ModuleSnapshot>(model: &mut M, path: &Path) -> Result<()> {
     load_renamed(model, path, &[], DType::F32)
+}
+
+/// Fills `model` from a bundle's weights file (which must exist), in the device's float type.
+fn load_weights<M: ModuleSnapshot>(
+    model: &mut M,
+    weights: &Path,
+    renames: &[(&str, &str)],
+    device: &Device,
+) -> Result<()> {
+    if !weights.is_file() {
+        bail!("missing weights file {}", weights.display());
+    }
+    load_renamed(model, weights, renames, crate::device::float_dtype(device))
 }
 
 /// Loads with `renames` applied to the names on disk, casting every float tensor to `dtype`
@@ -439,17 +439,8 @@ pub fn load_render_decoder_dir(
     config: &VqGanConfig,
     device: &Device,
 ) -> Result<RenderDecoder> {
-    let weights = dir.join(DECODER_WEIGHTS);
-    if !weights.is_file() {
-        bail!("missing weights file {}", weights.display());
-    }
     let mut model = RenderDecoder::new(config, device);
-    load_renamed(
-        &mut model,
-        &weights,
-        &[],
-        crate::device::float_dtype(device),
-    )?;
+    load_weights(&mut model, &dir.join(DECODER_WEIGHTS), &[], device)?;
     Ok(model)
 }
 

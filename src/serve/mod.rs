@@ -55,25 +55,22 @@ async fn refuse_declared_oversize(
     State(limit): State<usize>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
-) -> axum::response::Response {
+) -> Response {
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     match declared {
-        Some(length) if length > limit => {
-            use axum::response::IntoResponse;
-            (
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request is {:.1} MiB, over the {:.0} MiB upload limit: use a smaller image",
-                    length as f64 / (1 << 20) as f64,
-                    limit as f64 / (1 << 20) as f64
-                ),
-            )
-                .into_response()
-        }
+        Some(length) if length > limit => Refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request is {:.1} MiB, over the {:.0} MiB upload limit: use a smaller image",
+                length as f64 / (1 << 20) as f64,
+                limit as f64 / (1 << 20) as f64
+            ),
+        )
+        .into_response(),
         _ => next.run(request).await,
     }
 }
