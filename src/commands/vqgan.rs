@@ -383,11 +383,12 @@ pub fn compare_decoder(
         crate::vqgan::render_train::RenderSet::encode(source, split, max, &config, &model, device)?;
     let c = crate::vqgan::render_train::compare(&render, &model, &set, size, Some(out), device)?;
     Ok(Done(format!(
-        "{} drawing(s) at {size}x{size}: decoder PSNR {:.2} dB, bicubic enlargement of the {r}x{r} decode {:.2} dB ({:+.2} dB); grid (truth | decoder | enlargement) written to {}",
+        "{} drawing(s) at {size}x{size}: decoder PSNR {:.2} dB, bicubic enlargement of the {r}x{r} decode {:.2} dB ({:+.2} dB), of the true {r}x{r} drawing {:.2} dB; grid (truth | decoder | enlargement) written to {}",
         c.images,
         c.decoder_psnr,
         c.bicubic_psnr,
         c.decoder_psnr - c.bicubic_psnr,
+        c.truth_bicubic_psnr,
         out.display(),
         r = config.resolution,
     )))

@@ -455,6 +455,9 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
 pub struct Comparison {
     pub decoder_psnr: f64,
     pub bicubic_psnr: f64,
+    /// The true drawing at the tokenizer's size, enlarged the same way: what resolution alone costs,
+    /// with no token error (a bound for the baseline, not for a decoder).
+    pub truth_bicubic_psnr: f64,
     pub images: usize,
 }
 
@@ -472,21 +475,25 @@ pub fn compare(
     let (rendered, [_, _, h, w]) =
         super::batch::render_grids(&tokenizer.quantize, decoder, &set.tokens, 8, device);
     let (native, [_, _, nh, nw]) = decode_grids(tokenizer, &set.tokens, 32, device);
-    let (mut decoder_sum, mut bicubic_sum) = (0.0, 0.0);
+    let (mut decoder_sum, mut bicubic_sum, mut truth_sum) = (0.0, 0.0, 0.0);
+    let enlarge = |small: &image::RgbImage| {
+        image::imageops::resize(
+            small,
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::CatmullRom,
+        )
+    };
     let mut tiles = Vec::new();
     for i in 0..set.len() {
         let truth = set.target(i, resolution);
         let out = &rendered[i * 3 * h * w..(i + 1) * 3 * h * w];
         let small = images::to_rgb8(&native[i * 3 * nh * nw..(i + 1) * 3 * nh * nw], nh, nw);
-        let enlarged = image::imageops::resize(
-            &small,
-            w as u32,
-            h as u32,
-            image::imageops::FilterType::CatmullRom,
-        );
-        let enlarged_chw = images::to_chw(&enlarged);
+        let enlarged = enlarge(&small);
         decoder_sum += images::psnr(&truth, out);
-        bicubic_sum += images::psnr(&truth, &enlarged_chw);
+        bicubic_sum += images::psnr(&truth, &images::to_chw(&enlarged));
+        let small_truth = images::to_rgb8(&set.target(i, nh), nh, nw);
+        truth_sum += images::psnr(&truth, &images::to_chw(&enlarge(&small_truth)));
         if grid.is_some() {
             tiles.push(images::to_rgb8(&truth, h, w));
             tiles.push(images::to_rgb8(out, h, w));
@@ -500,6 +507,7 @@ pub fn compare(
     Ok(Comparison {
         decoder_psnr: decoder_sum / n,
         bicubic_psnr: bicubic_sum / n,
+        truth_bicubic_psnr: truth_sum / n,
         images: set.len(),
     })
 }
