@@ -6,6 +6,7 @@
 use super::batch::{decode_grids, encode_images, tokens_to_tensor};
 use super::loss::{self, Reconstruction};
 use super::render::{RenderDecoder, check_fits, extra_levels};
+use super::train::adam;
 use super::{VqGan, VqGanConfig};
 use crate::data::{self, Split, images};
 use crate::tokens::TokenGrids;
@@ -17,7 +18,7 @@ use crate::train::settings::{LoopDefaults, LoopSettings};
 use crate::train::{BatchStream, RunDir};
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -99,14 +100,6 @@ impl RenderTrainConfig {
         }
         Ok(config)
     }
-}
-
-fn adam() -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(0.5)
-        .with_beta_2(0.9)
-        .with_epsilon(1e-8)
-        .init()
 }
 
 pub struct RenderTrainer {

@@ -179,7 +179,8 @@ struct TrainerState {
     usage: CodebookUsage,
 }
 
-fn adam() -> ModuleOptimizer {
+/// Taming's Adam (betas 0.5, 0.9), shared with the render decoder's trainer.
+pub(super) fn adam() -> ModuleOptimizer {
     // PyTorch's Adam epsilon; burn's default (1e-5) differs.
     AdamConfig::new()
         .with_beta_1(0.5)
