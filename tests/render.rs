@@ -352,4 +352,12 @@ fn a_decoder_run_trains_resumes_and_joins_its_bundle() {
     assert_eq!(bundle::render_sizes(&bundle_dir).unwrap(), vec![16, 32]);
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"val_psnr_bicubic\""), "{metrics}");
+    // Resumed against another tokenizer (other weights, same shape): refused before training.
+    let other = dir.path().join("other");
+    common::ok(&["vqgan", "init", "--config", "tiny", "--out", s(&other)]);
+    let mut third: Vec<String> = args(&["--resume", "--config", s(&longer)]);
+    let at = third.iter().position(|a| a == "--vqgan").unwrap();
+    third[at + 1] = s(&other).to_string();
+    let line = fails(&third.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(line.contains("another tokenizer"), "{line}");
 }

@@ -251,16 +251,21 @@ impl RenderSet {
 
     /// As [`RenderSet::encode`] for the whole split, reusing the grids a run stored in `cache` (the
     /// drawings' names and their token grids) when they are there, storing them when not: encoding
-    /// some 14,000 drawings takes minutes, and a resumed run sees the same grids.
+    /// some 14,000 drawings takes minutes, and a resumed run sees the same grids. `tokenizer_id`
+    /// (the hash of its weights) is stored with them: grids of another tokenizer are refused, since
+    /// a decoder trained on one tokenizer's codes cannot continue on another's.
     pub fn encode_cached(
         source: &str,
         split: Split,
         cache: &Path,
+        tokenizer_id: &str,
         tokenizer_config: &VqGanConfig,
         tokenizer: &VqGan,
         device: &Device,
     ) -> Result<Self> {
         let (names_path, tokens_path) = (cache.join("drawings.txt"), cache.join("tokens.npy"));
+        let id_path = cache.join(TOKENIZER_ID);
+        check_tokenizer(cache, tokenizer_id)?;
         if names_path.is_file() && tokens_path.is_file() {
             let names: Vec<String> = std::fs::read_to_string(&names_path)?
                 .lines()
@@ -271,6 +276,7 @@ impl RenderSet {
             let svgs: Option<Vec<Arc<str>>> =
                 names.iter().map(|n| drawings.get(n).cloned()).collect();
             if let Some(svgs) = svgs.filter(|_| tokens.batch() == names.len()) {
+                crate::bundle::write_atomic(&id_path, tokenizer_id.as_bytes())?;
                 return Ok(Self {
                     names,
                     tokens,
@@ -283,6 +289,7 @@ impl RenderSet {
         std::fs::create_dir_all(cache)?;
         crate::tokens::write_tokens(&tokens_path, &set.tokens)?;
         crate::bundle::write_atomic(&names_path, set.names.join("\n").as_bytes())?;
+        crate::bundle::write_atomic(&id_path, tokenizer_id.as_bytes())?;
         Ok(set)
     }
 
@@ -301,6 +308,21 @@ impl RenderSet {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// Where a run's stored grids name the tokenizer that made them.
+const TOKENIZER_ID: &str = "tokenizer.sha256";
+
+/// Refuses a tokenizer other than the one whose grids `cache` holds (none stored: any).
+fn check_tokenizer(cache: &Path, tokenizer_id: &str) -> Result<()> {
+    if let Ok(stored) = std::fs::read_to_string(cache.join(TOKENIZER_ID))
+        && stored.trim() != tokenizer_id
+    {
+        bail!(
+            "this run was trained on the codes of another tokenizer than --vqgan gives (its weights differ); resume it with that one"
+        );
+    }
+    Ok(())
 }
 
 /// The quantised latents of `grids`, as host values, from the fixed codebook.
@@ -334,6 +356,10 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
     )?;
     let (tokenizer_config, tokenizer) = crate::bundle::load_vqgan(r.tokenizer, device)?;
     check_fits(&config.model, &tokenizer_config)?;
+    let tokenizer_id =
+        crate::data::latents::file_hash(&r.tokenizer.join(crate::bundle::VQGAN_WEIGHTS))?;
+    let grids_cache = r.run.join("train-grids");
+    check_tokenizer(&grids_cache, &tokenizer_id)?;
     let s = config.train.clone();
     let resolution = config.model.resolution;
     let autodiff = device.clone().autodiff();
@@ -366,7 +392,8 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
     let train_set = RenderSet::encode_cached(
         r.data,
         Split::Train,
-        &r.run.join("train-grids"),
+        &grids_cache,
+        &tokenizer_id,
         &tokenizer_config,
         &tokenizer,
         device,
