@@ -365,15 +365,20 @@ pub fn decoder_dir(bundle: &Path, size: usize) -> PathBuf {
     bundle.join("decoders").join(size.to_string())
 }
 
+/// A bundle's `decoders.toml`, or an empty list when it has none.
+fn read_decoder_list(bundle: &Path) -> Result<DecoderList> {
+    let path = bundle.join(DECODERS);
+    if path.is_file() {
+        read_toml(&path)
+    } else {
+        Ok(DecoderList::default())
+    }
+}
+
 /// The sizes a bundle can render at: its native size first, then those of `decoders.toml`, ascending.
 pub fn render_sizes(bundle: &Path) -> Result<Vec<usize>> {
     let native = read_vqgan_config(bundle)?.resolution;
-    let path = bundle.join(DECODERS);
-    let mut extra = if path.is_file() {
-        read_toml::<DecoderList>(&path)?.sizes
-    } else {
-        Vec::new()
-    };
+    let mut extra = read_decoder_list(bundle)?.sizes;
     extra.sort_unstable();
     extra.dedup();
     extra.retain(|&s| s != native);
@@ -475,13 +480,8 @@ pub fn attach_render_decoder(
     if size == tokenizer.resolution {
         bail!("the bundle's own decoder already renders at {size} pixels");
     }
-    let weights = decoder.join(DECODER_WEIGHTS);
-    let mut model = RenderDecoder::new(&config, &Device::default());
-    load_renamed(&mut model, &weights, &[], DType::F32)?;
-    let mut list = match bundle.join(DECODERS) {
-        p if p.is_file() => read_toml::<DecoderList>(&p)?,
-        _ => DecoderList::default(),
-    };
+    let model = load_render_decoder_dir(decoder, &config, &crate::device::cpu())?;
+    let mut list = read_decoder_list(bundle)?;
     if list.sizes.contains(&size) && !force {
         bail!(
             "{} already has a {size}-pixel decoder (pass --force to replace it)",
@@ -506,7 +506,7 @@ pub fn attach_render_decoder(
 /// render decoder of a lower size): every tensor whose name and shape match once the smaller one's
 /// levels are counted `shift` levels up (its level 0 is the new decoder's level `shift`: the same
 /// features, now followed by more upsampling). Returns (copied, total).
-pub fn init_render_from_tokenizer(
+pub fn init_render_from(
     render: &mut RenderDecoder,
     source: &RenderDecoder,
     shift: usize,

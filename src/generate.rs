@@ -112,6 +112,22 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// No files: the images stay in memory (for `sundae score` and the server).
+    pub fn in_memory() -> Self {
+        Self {
+            grid: PathBuf::new(),
+            dir: None,
+            steps_strip: None,
+            tokens: None,
+            force: false,
+        }
+    }
+
+    /// Whether the job writes files at all (see [`Outputs::in_memory`]).
+    fn writes_files(&self) -> bool {
+        !self.grid.as_os_str().is_empty()
+    }
+
     /// Checks every output before any work: each file new (unless `force`), in a folder that exists,
     /// of a format it can be; the per-image folder not a file and free of the `count` names.
     pub fn check(&self, count: usize) -> Result<()> {
@@ -474,7 +490,7 @@ impl Job<'_> {
         if self.count == 0 {
             bail!("-n must be at least 1");
         }
-        if !self.outputs.grid.as_os_str().is_empty() {
+        if self.outputs.writes_files() {
             self.outputs.check(self.count)?;
         }
         // Cloning shares the weights (burn's tensors are reference-counted).
@@ -552,7 +568,7 @@ pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
 /// only when `job.outputs.grid` names one.
 pub fn sample_live(job: &Job, observe: Observer, device: &Device) -> Result<Generation> {
     let generation = sample_tiles(job, observe, device)?;
-    if !job.outputs.grid.as_os_str().is_empty() {
+    if job.outputs.writes_files() {
         write_outputs(&generation.tiles, &job.outputs, &[])?;
     }
     Ok(generation)
@@ -574,13 +590,7 @@ pub fn draw_images(
         batch_size,
         size: (None, None),
         render_size: None,
-        outputs: Outputs {
-            grid: PathBuf::new(),
-            dir: None,
-            steps_strip: None,
-            tokens: None,
-            force: false,
-        },
+        outputs: Outputs::in_memory(),
     };
     Ok(sample_tiles(&job, &mut unobserved, device)?.tiles)
 }
@@ -717,7 +727,7 @@ pub fn inpaint_live(
     } else {
         Vec::new()
     };
-    if !job.outputs.grid.as_os_str().is_empty() {
+    if job.outputs.writes_files() {
         write_outputs(&generation.tiles, &job.outputs, &lead)?;
     }
     Ok(generation)

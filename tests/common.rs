@@ -119,3 +119,25 @@ pub fn generator(dir: &Path) -> PathBuf {
     join(&vqgan, &run, &model);
     model
 }
+
+/// A `side` x `side` gradient image and a mask that keeps its left half, as files in `dir`.
+pub fn left_half_inputs(dir: &Path, side: u32) -> (image::RgbImage, PathBuf, PathBuf) {
+    use image::{Rgb, RgbImage};
+    let image_path = dir.join("image.png");
+    let mask_path = dir.join("mask.png");
+    let step = 240 / side;
+    let original = RgbImage::from_fn(side, side, |x, y| {
+        Rgb([(x * step) as u8, (y * step) as u8, 90])
+    });
+    original.save(&image_path).unwrap();
+    RgbImage::from_fn(side, side, |x, _| {
+        if x < side / 2 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(&mask_path)
+    .unwrap();
+    (original, image_path, mask_path)
+}

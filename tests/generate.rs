@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fails, generator, join, ok, root, s};
+use common::{fails, generator, join, left_half_inputs, ok, root, s};
 use image::{GenericImageView, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use sundae::bundle::check_stages_agree;
@@ -168,24 +168,6 @@ fn wide_inputs(dir: &Path, original: &RgbImage) -> (PathBuf, PathBuf) {
     (wide_image, wide_mask)
 }
 
-/// A 16x16 gradient image and a mask that keeps its left half, as files in `dir`.
-fn left_half_inputs(dir: &Path) -> (RgbImage, PathBuf, PathBuf) {
-    let image_path = dir.join("image.png");
-    let mask_path = dir.join("mask.png");
-    let original = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 90]));
-    original.save(&image_path).unwrap();
-    RgbImage::from_fn(16, 16, |x, _| {
-        if x < 8 {
-            Rgb([255, 255, 255])
-        } else {
-            Rgb([0, 0, 0])
-        }
-    })
-    .save(&mask_path)
-    .unwrap();
-    (original, image_path, mask_path)
-}
-
 #[test]
 fn sampling_writes_its_grid_images_and_strip_and_repeats_for_a_seed() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,7 +276,7 @@ fn inpainting_keeps_the_unmasked_pixels_and_shows_its_input() {
     let dir = tempfile::tempdir().unwrap();
     let model = generator(dir.path());
     // Inpainting: the left half is kept; with --paste its pixels come back exactly.
-    let (original, image_path, mask_path) = left_half_inputs(dir.path());
+    let (original, image_path, mask_path) = left_half_inputs(dir.path(), 16);
     let out = dir.path().join("inpainted.png");
     let variations = dir.path().join("variations");
     let line = ok(&[
@@ -349,7 +331,7 @@ fn inpainting_keeps_the_unmasked_pixels_and_shows_its_input() {
 fn outpainting_fills_a_wider_canvas_from_a_mask() {
     let dir = tempfile::tempdir().unwrap();
     let model = generator(dir.path());
-    let (original, _, _) = left_half_inputs(dir.path());
+    let (original, _, _) = left_half_inputs(dir.path(), 16);
     // Outpainting: a 32-wide canvas whose right half is to be made up.
     let (wide_image, wide_mask) = wide_inputs(dir.path(), &original);
     let outpainted = dir.path().join("outpainted.png");
@@ -379,7 +361,7 @@ fn outpainting_fills_a_wider_canvas_from_a_mask() {
 fn bad_generation_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let model = generator(dir.path());
-    let (original, image_path, _) = left_half_inputs(dir.path());
+    let (original, image_path, _) = left_half_inputs(dir.path(), 16);
     let (wide_image, wide_mask) = wide_inputs(dir.path(), &original);
     let out = dir.path().join("inpainted.png");
     // Bad input: a mask of another size, an image of another size, a model that is not a generator.

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fails, generator, ok, root, s};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use std::path::{Path, PathBuf};
 use sundae::bundle;
 use sundae::tokens::TokenGrids;
@@ -122,8 +122,7 @@ fn a_render_decoder_starts_from_its_tokenizers_levels() {
     let mut render = RenderDecoder::new(&render_config(32), &device);
     let before = render.decoder.up[2].block[0].conv1.weight.val();
     let (copied, total) =
-        bundle::init_render_from_tokenizer(&mut render, &RenderDecoder::native(&tokenizer), 1)
-            .unwrap();
+        bundle::init_render_from(&mut render, &RenderDecoder::native(&tokenizer), 1).unwrap();
     assert!(copied > 0 && copied < total, "{copied} of {total}");
     let values = |t: burn::tensor::Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
     // The tokenizer's level 1 (the 8-pixel level) is the render decoder's level 2.
@@ -244,19 +243,7 @@ fn sampling_and_inpainting_at_a_render_size() {
     }
 
     // inpaint at 32 pixels: image and mask at 32x32, the left half kept exactly.
-    let original = RgbImage::from_fn(32, 32, |x, y| {
-        Rgb([(x * 8) as u8, (y * 8) as u8, ((x + y) * 4) as u8])
-    });
-    let mask = RgbImage::from_fn(32, 32, |x, _| {
-        if x < 16 {
-            Rgb([255, 255, 255])
-        } else {
-            Rgb([0, 0, 0])
-        }
-    });
-    let (image_path, mask_path) = (dir.path().join("image.png"), dir.path().join("mask.png"));
-    original.save(&image_path).unwrap();
-    mask.save(&mask_path).unwrap();
+    let (original, image_path, mask_path) = common::left_half_inputs(dir.path(), 32);
     let variations = dir.path().join("variations");
     ok(&[
         "inpaint",

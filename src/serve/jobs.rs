@@ -233,13 +233,7 @@ impl Worker {
             batch_size: BATCH,
             size: (None, None),
             render_size: None,
-            outputs: Outputs {
-                grid: PathBuf::new(),
-                dir: None,
-                steps_strip: None,
-                tokens: None,
-                force: false,
-            },
+            outputs: Outputs::in_memory(),
         };
         let mut previous: HashMap<usize, Vec<i64>> = HashMap::new();
         let settings = &r.settings;

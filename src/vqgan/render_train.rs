@@ -379,16 +379,11 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
                 extra_levels(&config.model, &tokenizer_config),
             ),
         };
-        let (copied, total) =
-            crate::bundle::init_render_from_tokenizer(&mut trainer.model, &source, shift)?;
+        let (copied, total) = crate::bundle::init_render_from(&mut trainer.model, &source, shift)?;
         eprintln!("started from {copied} of the decoder's {total} tensors");
         trainer.apply_freezing();
     }
     resume_latest(&run, &mut trainer)?;
-    eprintln!(
-        "encoding the drawings at {0}x{0}",
-        tokenizer_config.resolution
-    );
     let train_set = RenderSet::encode_cached(
         r.data,
         Split::Train,
@@ -410,15 +405,14 @@ pub fn train(r: &RenderTrainRequest, device: &Device) -> Result<()> {
         "training a {resolution}x{resolution} decoder on {} drawings",
         train_set.len()
     );
-    let codebook = Arc::new(tokenizer.clone());
-    let data = Arc::new((train_set, codebook, device.clone()));
+    let data = Arc::new((train_set, tokenizer.clone(), device.clone()));
     let batches = BatchStream::new(
         data.clone(),
         data.0.len(),
         s.run.batch_size,
         s.run.seed,
         trainer.step,
-        move |data: &(RenderSet, Arc<VqGan>, Device), idx| {
+        move |data: &(RenderSet, VqGan, Device), idx| {
             use rayon::prelude::*;
             let (set, tokenizer, device) = data;
             let grids = TokenGrids::from_picks(&set.tokens, idx);
