@@ -16,6 +16,7 @@ pub mod generate;
 pub mod hourglass;
 pub mod memory;
 pub mod nearest;
+pub mod pairs;
 pub mod progress;
 pub mod score;
 pub mod serve;

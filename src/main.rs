@@ -229,6 +229,40 @@ enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Held-out (name, style) pairs of a labelled model: each held-out drawing generated from its
+    /// name and style labels and compared by PSNR with the true drawing, beside the same emoji as the
+    /// other styles draw it (the bar a model that learnt the name but not the style would reach).
+    #[command(
+        after_help = "Every pair is drawn with the same sampler flags and seed. Example: sundae pairs \
+        --model runs/emoji-styles/model --data emoji,iconify:DIR --guidance 3 --out pairs.png"
+    )]
+    Pairs {
+        /// Generator bundle with `name` and `style` label sets; the built-in emoji model when omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Data source whose held-out drawings make the pairs (emoji, iconify:DIR, or both joined by
+        /// a comma, as the model was encoded from).
+        #[arg(long, default_value = "emoji")]
+        data: String,
+        /// Score at most N pairs, evenly spread through them.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Also write a sheet PNG of 16 pairs: the true drawing, the generated one, then up to four
+        /// other styles, one pair a row.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the sheet if it exists (it is refused otherwise).
+        #[arg(long)]
+        force: bool,
+        /// Print the figures as one JSON line instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sampler: SamplerFlags,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Serve a local web page to generate and inpaint, watching the denoising live (one model in
     /// memory, requests queued; binds to localhost unless --host says otherwise).
     Serve {
@@ -837,6 +871,27 @@ fn run(cli: Cli) -> Result<()> {
                 out: out.as_deref(),
                 force,
             },
+        )?),
+        Command::Pairs {
+            model,
+            data: source,
+            max,
+            out,
+            force,
+            json,
+            sampler,
+            device: d,
+        } => Box::new(commands::pairs::pairs(
+            &commands::pairs::PairsRequest {
+                model: &model.unwrap_or_else(bundle::default_model_dir),
+                data: &source,
+                max,
+                sampler: sampler.request(),
+                out: out.as_deref(),
+                force,
+                json,
+            },
+            &device::parse(&d)?,
         )?),
         Command::Score {
             set_a,

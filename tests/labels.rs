@@ -15,9 +15,11 @@ use sundae::sundae::sample::{SampleSettings, guided_logits};
 use sundae::sundae::train::drop_labels;
 use sundae::train::SplitMix;
 
+/// The four emoji the tiny sets draw unless a test asks for others.
+const CODES: [&str; 4] = ["1f600", "2764", "1f355", "1f436"];
+
 /// Two tiny Iconify sets drawing the same four emoji in different colours.
-fn write_styles(dir: &Path) {
-    let codes = ["1f600", "2764", "1f355", "1f436"];
+fn write_styles(dir: &Path, codes: [&str; 4]) {
     for (prefix, colours) in [
         ("alpha", ["#ff0000", "#00ff00", "#0000ff", "#ffff00"]),
         ("beta", ["#00ffff", "#ff00ff", "#000000", "#808080"]),
@@ -44,9 +46,9 @@ fn write_styles(dir: &Path) {
 }
 
 /// Encodes the two styles with the fixture VQ-GAN, trains a tiny labelled prior and bundles it.
-fn labelled_generator(dir: &Path) -> PathBuf {
+fn labelled_generator(dir: &Path, codes: [&str; 4]) -> PathBuf {
     let styles = dir.join("styles");
-    write_styles(&styles);
+    write_styles(&styles, codes);
     let vqgan = root("tests/fixtures/tiny-bundle");
     let latents = dir.join("latents");
     let source = format!("iconify:{}", styles.display());
@@ -92,7 +94,7 @@ fn labelled_generator(dir: &Path) -> PathBuf {
 #[test]
 fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_flags() {
     let temp = tempfile::tempdir().unwrap();
-    let model = labelled_generator(temp.path());
+    let model = labelled_generator(temp.path(), CODES);
     let dir = temp.path();
 
     // The manifest names every set and value; each shard's labels lie beside it, one row per grid
@@ -195,7 +197,7 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
 #[test]
 fn bad_labels_and_a_model_without_labels_are_one_line_each() {
     let temp = tempfile::tempdir().unwrap();
-    let model = labelled_generator(temp.path());
+    let model = labelled_generator(temp.path(), CODES);
     let out = temp.path().join("out.png");
     let cases: [(&[&str], &str); 4] = [
         (
@@ -220,6 +222,90 @@ fn bad_labels_and_a_model_without_labels_are_one_line_each() {
     assert!(error.contains("has no label sets"), "{error}");
     let listed = ok(&["labels"]);
     assert!(listed.contains("no label sets"), "{listed}");
+}
+
+/// Four emoji for the pairs test: the first held out in style alpha only, the rest in neither
+/// style, so the split holds exactly one (name, style) pair.
+fn one_held_out_pair() -> [&'static str; 4] {
+    use sundae::data::iconify::is_validation;
+    let named = || {
+        sundae::data::emoji::codes()
+            .filter(|c| sundae::data::emoji_names::lookup(c).is_some() && !c.contains('-'))
+    };
+    let held = named()
+        .find(|c| is_validation(c, "alpha") && !is_validation(c, "beta"))
+        .unwrap();
+    let kept: Vec<&str> = named()
+        .filter(|c| !is_validation(c, "alpha") && !is_validation(c, "beta"))
+        .take(3)
+        .collect();
+    [held, kept[0], kept[1], kept[2]]
+}
+
+#[test]
+fn pairs_draws_each_held_out_drawing_from_its_labels_and_compares_the_other_style() {
+    use sundae::data::{Split, images::psnr, load};
+    let temp = tempfile::tempdir().unwrap();
+    let codes = one_held_out_pair();
+    let model = labelled_generator(temp.path(), codes);
+    let styles = temp.path().join("styles");
+    let source = format!("iconify:{}", styles.display());
+    let sheet = temp.path().join("pairs.png");
+    let line = ok(&[
+        "pairs",
+        "--model",
+        s(&model),
+        "--data",
+        &source,
+        "--steps",
+        "3",
+        "--json",
+        "--out",
+        s(&sheet),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    assert_eq!(report["pairs"], 1, "{report}");
+    assert_eq!(report["unpaired"], 0, "{report}");
+    // The one pair: alpha's drawing of the held-out emoji, against beta's drawing of it, computed
+    // here from the data set itself at the model's 16 pixels.
+    let all = load(&source, 16, Split::All).unwrap().samples;
+    let drawing = |style: &str| {
+        all.iter()
+            .find(|d| d.name == format!("{style}/{}", codes[0]))
+            .unwrap()
+    };
+    let other = psnr(&drawing("beta").pixels, &drawing("alpha").pixels);
+    let reported = report["median_best_other_db"].as_f64().unwrap();
+    assert!((reported - other).abs() < 1e-9, "{reported} vs {other}");
+    assert_eq!(
+        report["median_mean_other_db"],
+        report["median_best_other_db"]
+    );
+    assert!(report["median_generated_db"].as_f64().unwrap().is_finite());
+    let share = report["beats_best_share"].as_f64().unwrap();
+    assert!(share == 0.0 || share == 1.0, "{report}");
+    // The sheet: one row of the true drawing, the generated one and four slots for other styles.
+    let image = image::open(&sheet).unwrap();
+    assert_eq!((image.width(), image.height()), (6 * 18 - 2, 16));
+
+    // A model without name and style labels, a --label flag and an image folder: one line each.
+    let without = fails(&["pairs", "--data", &source]);
+    assert!(
+        without.contains("has no 'name' and 'style' label sets"),
+        "{without}"
+    );
+    let labelled = fails(&[
+        "pairs",
+        "--model",
+        s(&model),
+        "--data",
+        &source,
+        "--label",
+        "style=beta",
+    ]);
+    assert!(labelled.contains("leave out --label"), "{labelled}");
+    let folder = fails(&["pairs", "--model", s(&model), "--data", s(&styles)]);
+    assert!(folder.contains("has no held-out split"), "{folder}");
 }
 
 #[test]

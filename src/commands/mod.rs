@@ -7,6 +7,7 @@ pub mod data;
 pub mod generate;
 pub mod labels;
 pub mod nearest;
+pub mod pairs;
 pub mod prior;
 pub mod score;
 pub mod vqgan;
