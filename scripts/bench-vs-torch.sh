@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Rust (sundae) against PyTorch on the same weights and inputs, interleaved, on this machine:
 # the prior's forward pass of a bundle (default the built-in emoji model) at batch 1 and 16, both
-# sides checked to give the same logits (max |diff| printed; the twin is scripts/torch_prior.py).
+# sides checked to give the same logits (max |diff| printed; the twin is scripts/torch_prior.py),
+# and one SUNDAE training step of the emoji configuration (batch 32, T = 2, AdamW, gradient norm
+# clipped; Rust: `sundae bench train`, random weights of the bundle's shape; PyTorch: the twin on
+# the bundle's weights; the same work, not the same numbers: the draws differ).
 # Prints one table of Rust/PyTorch time ratios (median of the rounds, and their spread).
 #
 # Threads: both sides use every core (PyTorch: torch.set_num_threads(nproc)) with OpenMP's wait
@@ -63,3 +66,23 @@ print("%-22s %10.4f %10.4f %8.2f %16s %12s" % (
     statistics.median(ratios), "%.2f-%.2f" % (min(ratios), max(ratios)), diff))
 PY
 done
+
+# One training step: the emoji configuration's batch of random grids on both sides.
+train_tokens=$work/tokens-train.npy
+"$python" -c "import numpy as np; np.save('$train_tokens', np.random.default_rng(32).integers(0, $vocab, (32, $gh, $gw)).astype(np.int64))"
+rust_all=(); torch_all=(); ratios=()
+for round in $(seq "$rounds"); do
+  rust=$("$sundae" bench train --config emoji --batch 32 --steps "$repeats" 2>/dev/null | tail -1)
+  torch=$("$python" scripts/torch_prior.py "$bundle" --tokens "$train_tokens" --train --unroll 2 --repeats "$repeats" --threads "$threads" 2>/dev/null)
+  r=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$rust''')['seconds']))")
+  t=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$torch''')['seconds']))")
+  rust_all+=("$r"); torch_all+=("$t")
+  ratios+=("$("$python" -c "print($r / $t)")")
+done
+"$python" - "${rust_all[*]}" "${torch_all[*]}" "${ratios[*]}" <<'PY'
+import statistics, sys
+rust, torch, ratios = ([float(v) for v in s.split()] for s in sys.argv[1:])
+print("%-22s %10.4f %10.4f %8.2f %16s %12s" % (
+    "training step b32 T2", statistics.median(rust), statistics.median(torch),
+    statistics.median(ratios), "%.2f-%.2f" % (min(ratios), max(ratios)), "-"))
+PY

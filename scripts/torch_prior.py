@@ -1,9 +1,13 @@
 """A PyTorch twin of sundae's prior (the reference's 2D hourglass transformer as SPEC.md 4 and
 DECISIONS.md Q1-Q3 describe it), written from the documents, not from the Rust code, loading a
 bundle's prior.toml and prior.safetensors by their reference names. For scripts/bench-vs-torch.sh:
-the same weights and tokens through both, the logits compared and the forward timed.
+the same weights and tokens through both, the logits compared and the forward timed; or, with
+--train, SUNDAE training steps on those tokens as clean data (SPEC.md 2: per-grid corruption rate
+~ U(0, 1), T unrolled passes with detached samples between them, the mean cross-entropy, AdamW with
+the gradient norm clipped), timed as `sundae bench train` times its own.
 
   python scripts/torch_prior.py BUNDLE --tokens T.npy [--logits OUT.npy] [--repeats N] [--threads N]
+  python scripts/torch_prior.py BUNDLE --tokens T.npy --train [--unroll 2] [--repeats N]
 
 Prints one JSON line: {"seconds": [...], "batch": B}.
 """
@@ -122,6 +126,9 @@ class Prior:
 
     @torch.no_grad()
     def forward(self, tokens):  # [B, H, W] int64
+        return self.logits(tokens)
+
+    def logits(self, tokens):  # [B, H, W] int64, with gradients when the weights want them
         b, height, width = tokens.shape
         x = F.embedding(tokens.reshape(b, -1), self.w["token_emb.weight"])
         i = 0
@@ -162,6 +169,27 @@ class Prior:
         return linear(self.w, "to_logits", x)
 
 
+def train_step(prior, optimizer, clean, unroll, clip):
+    """One SUNDAE step on `clean` [B, H, W]: corrupt, unroll, mean cross-entropy, AdamW."""
+    vocab = prior.c["vocab_size"]
+    b = clean.shape[0]
+    rate = torch.rand(b, 1, 1)
+    x = torch.where(torch.rand(clean.shape) < rate, torch.randint(0, vocab, clean.shape), clean)
+    losses = []
+    for t in range(unroll):
+        logits = prior.logits(x)
+        losses.append(F.cross_entropy(logits.reshape(-1, vocab), clean.reshape(-1)))
+        if t + 1 < unroll:
+            with torch.no_grad():
+                x = torch.distributions.Categorical(logits=logits).sample().reshape(clean.shape)
+    loss = torch.stack(losses).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(list(prior.w.values()), clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle")
@@ -169,12 +197,29 @@ def main():
     ap.add_argument("--logits")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--train", action="store_true", help="time training steps instead of the forward")
+    ap.add_argument("--unroll", type=int, default=2)
+    ap.add_argument("--learning-rate", type=float, default=5e-4)
+    ap.add_argument("--clip", type=float, default=1.0)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     prior = Prior(a.bundle)
     tokens = torch.from_numpy(np.load(a.tokens).astype(np.int64))
     seconds = []
+    if a.train:
+        torch.manual_seed(0)
+        for v in prior.w.values():
+            v.requires_grad_(True)
+        # The reference's AdamW (SPEC.md 3.4): betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+        optimizer = torch.optim.AdamW(list(prior.w.values()), lr=a.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+        for i in range(a.repeats + 1):
+            start = time.perf_counter()
+            train_step(prior, optimizer, tokens, a.unroll, a.clip)
+            if i > 0:
+                seconds.append(time.perf_counter() - start)
+        print(json.dumps({"seconds": seconds, "batch": int(tokens.shape[0]), "threads": torch.get_num_threads()}))
+        return
     for i in range(a.repeats + 1):
         start = time.perf_counter()
         out = prior.forward(tokens)

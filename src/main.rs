@@ -680,6 +680,23 @@ enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// SUNDAE training steps alone: seconds per step (corruption, the unrolled passes, backward, AdamW)
+    /// on random grids and labels, and peak memory (for comparing implementations and devices).
+    Train {
+        /// emoji, ffhq1024, tiny (the shipped configs/prior-*.toml, built in) or a prior training
+        /// config; a grid or vocabulary left to the latents is the emoji model's 8x8 of 512.
+        #[arg(long, default_value = "emoji")]
+        config: String,
+        /// Grids per step [default: the configuration's batch_size].
+        #[arg(long, value_parser = at_least_one())]
+        batch: Option<usize>,
+        /// Timed steps after one untimed step.
+        #[arg(long, default_value_t = 3, value_parser = at_least_one())]
+        steps: usize,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Share of positions where two token-grid .npy files agree (e.g. a GPU and a CPU sample, same seed).
     Agreement {
         /// First token grids.
@@ -967,6 +984,17 @@ fn run(cli: Cli) -> Result<()> {
             repeats,
             tokens.as_deref(),
             logits.as_deref(),
+            &device::parse(&d)?,
+        )?),
+        Command::Bench(BenchCommand::Train {
+            config,
+            batch,
+            steps,
+            device: d,
+        }) => Box::new(commands::bench::bench_train(
+            &config,
+            batch,
+            steps,
             &device::parse(&d)?,
         )?),
         Command::Bench(BenchCommand::Agreement { a, b }) => {

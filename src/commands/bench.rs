@@ -3,6 +3,7 @@
 use crate::bench::{DecodeFigures, GeneratorFigures};
 use crate::bundle;
 use crate::hourglass::{Prior, PriorConfig};
+use crate::sundae::train::PriorTrainConfig;
 use crate::vqgan::{VqGan, VqGanConfig};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
@@ -320,6 +321,121 @@ pub fn bench_prior(
         config: config.to_string(),
         batch: grids.batch(),
         parameters: g.prior_config.parameter_count(),
+        seconds,
+        peak_mib: crate::bench::peak_memory_mib(),
+    })
+}
+
+/// A prior training configuration by name (the shipped `emoji`, `ffhq1024` and `tiny` ones, built in)
+/// or path. Grid and vocabulary that a configuration leaves to its latents are the emoji model's 8x8
+/// of 512 codes.
+fn train_config(name: &str) -> Result<PriorTrainConfig> {
+    let built_in = match name {
+        "emoji" => Some(include_str!("../../configs/prior-emoji.toml")),
+        "ffhq1024" => Some(include_str!("../../configs/prior-ffhq1024-2102-4.toml")),
+        "tiny" => Some(include_str!("../../configs/prior-tiny.toml")),
+        _ => None,
+    };
+    let mut config: PriorTrainConfig = match built_in {
+        Some(text) => toml::from_str(text).expect("the shipped configurations parse"),
+        None => PriorTrainConfig::read(Path::new(name)).with_context(|| {
+            format!("'{name}' is neither emoji, ffhq1024, tiny nor a readable prior config")
+        })?,
+    };
+    let m = &mut config.model;
+    for (value, emoji) in [
+        (&mut m.vocab_size, 512),
+        (&mut m.grid_height, 8),
+        (&mut m.grid_width, 8),
+    ] {
+        if *value == 0 {
+            *value = emoji;
+        }
+    }
+    if let Some(set) = m.labels.iter().find(|s| s.values == 0) {
+        anyhow::bail!(
+            "{name}: label set '{}' has no size (its latents give it one): write values = N for the bench",
+            set.name
+        );
+    }
+    m.validate()?;
+    Ok(config)
+}
+
+pub struct TrainSteps {
+    pub config: String,
+    pub batch: usize,
+    pub unroll_steps: usize,
+    pub parameters: usize,
+    /// Every timed step, in order.
+    pub seconds: Vec<f64>,
+    pub peak_mib: f64,
+}
+
+impl fmt::Display for TrainSteps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sorted = self.seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+        let best = sorted.first().copied().unwrap_or(f64::NAN);
+        write!(
+            f,
+            "prior training step {}: batch {}, T = {}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} steps ({:.1} grids/s), peak {:.0} MiB\n{}",
+            self.config,
+            self.batch,
+            self.unroll_steps,
+            self.parameters as f64 / 1e6,
+            best,
+            median,
+            self.seconds.len(),
+            self.batch as f64 / median,
+            self.peak_mib,
+            serde_json::json!({
+                "config": self.config, "batch": self.batch, "unroll_steps": self.unroll_steps,
+                "seconds": self.seconds, "best": best, "median": median, "peak_mib": self.peak_mib,
+            })
+        )
+    }
+}
+
+/// `sundae bench train`: times SUNDAE training steps (corruption, the unrolled passes, backward,
+/// AdamW) of a configuration on random grids and labels, after one untimed step.
+pub fn bench_train(
+    config: &str,
+    batch: Option<usize>,
+    steps: usize,
+    device: &Device,
+) -> Result<TrainSteps> {
+    use crate::sundae::train::{LabelledBatch, PriorTrainer};
+    let mut train = train_config(config)?;
+    if let Some(batch) = batch {
+        train.train.run.batch_size = batch;
+    }
+    let (m, b) = (&train.model, train.train.run.batch_size);
+    let mut rng = crate::train::SplitMix::new(7);
+    let grids =
+        crate::tokens::TokenGrids::random(b, m.grid_height, m.grid_width, m.vocab_size, &mut rng);
+    let labels = (0..b)
+        .flat_map(|_| m.labels.iter().map(|s| s.values))
+        .map(|values| rng.below(values) as i64)
+        .collect();
+    let batch = LabelledBatch { grids, labels };
+    let autodiff = device.clone().autodiff();
+    let mut trainer = PriorTrainer::new(&train, &autodiff);
+    crate::bench::reset_peak_memory();
+    let mut seconds = Vec::with_capacity(steps);
+    for step in 0..=steps {
+        let start = std::time::Instant::now();
+        trainer.step(&batch)?;
+        if step > 0 {
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(TrainSteps {
+        config: config.to_string(),
+        batch: b,
+        unroll_steps: train.train.unroll_steps,
+        parameters: train.model.parameter_count(),
         seconds,
         peak_mib: crate::bench::peak_memory_mib(),
     })
