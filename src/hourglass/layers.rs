@@ -7,6 +7,17 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Tensor};
 
+/// `linear` over every row of `x` `[B, N, D]` as one `[B*N, D]` matrix product. burn keeps a
+/// batched product when N fills its row tiles (the full-resolution levels' N = 64), and the CPU
+/// backend then repacks the weight for every batch element in a single-threaded product each;
+/// one tall product packs it once and splits across the cores.
+pub fn linear_rows(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [b, n, d] = x.dims();
+    let out = linear.forward(x.reshape([b * n, d]));
+    let width = out.dims()[1];
+    out.reshape([b, n, width])
+}
+
 #[derive(Module, Debug)]
 pub struct Attention {
     pub to_q: Linear,
@@ -45,8 +56,8 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, n, _] = x.dims();
         let inner = self.heads * self.dim_head;
-        let q = self.split_heads(self.to_q.forward(x.clone()));
-        let kv = self.to_kv.forward(context.unwrap_or(x));
+        let q = self.split_heads(linear_rows(&self.to_q, x.clone()));
+        let kv = linear_rows(&self.to_kv, context.unwrap_or(x));
         let k = self.split_heads(kv.clone().narrow(2, 0, inner));
         let v = self.split_heads(kv.narrow(2, inner, inner));
         let (q, k) = match rotary {
@@ -57,8 +68,7 @@ impl Attention {
             .mul_scalar((self.dim_head as f64).powf(-0.5))
             .matmul(k.swap_dims(2, 3));
         let out = softmax(scores, 3).matmul(v);
-        self.to_out
-            .forward(out.swap_dims(1, 2).reshape([b, n, inner]))
+        linear_rows(&self.to_out, out.swap_dims(1, 2).reshape([b, n, inner]))
     }
 }
 
@@ -77,7 +87,7 @@ impl FeedForward {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        linear_rows(&self.fc2, gelu(linear_rows(&self.fc1, x)))
     }
 }
 

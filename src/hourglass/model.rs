@@ -1,7 +1,7 @@
 //! The hourglass stack and the prior on top of it (SPEC.md 4.1, 4.3).
 
 use super::config::PriorConfig;
-use super::layers::Transformer;
+use super::layers::{Transformer, linear_rows};
 use super::resample::{Projection, from_blocks, to_blocks};
 use super::rotary::Rotary2d;
 use burn::module::{Module, Param};
@@ -190,7 +190,7 @@ impl Prior {
             train_width: self.grid_width,
         };
         let x = self.hourglass(x, grid);
-        self.to_logits.forward(self.transformer.norm_out.forward(x))
+        linear_rows(&self.to_logits, self.transformer.norm_out.forward(x))
     }
 
     fn hourglass(&self, mut x: Tensor<3>, mut grid: Grid) -> Tensor<3> {

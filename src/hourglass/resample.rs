@@ -1,6 +1,7 @@
 //! Linear 2D down/upsampling by s x s blocks (SPEC.md 4.3 steps 2 and 5), and the block grouping that
 //! attention resampling shares with them (DECISIONS.md Q1).
 
+use super::layers::linear_rows;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
@@ -40,13 +41,14 @@ impl Projection {
     /// Blocks `[B, M, k, D]` -> `[B, M, D]`; each block flattened in (d, sh, sw) order, d slowest.
     pub fn down(&self, blocks: Tensor<4>) -> Tensor<3> {
         let [b, m, k, d] = blocks.dims();
-        self.proj
-            .forward(blocks.swap_dims(2, 3).reshape([b, m, d * k]))
+        linear_rows(&self.proj, blocks.swap_dims(2, 3).reshape([b, m, d * k]))
     }
 
     /// `[B, M, D]` -> blocks `[B, M, k, D]`, splitting each output as (d, sh, sw).
     pub fn up(&self, x: Tensor<3>, k: usize) -> Tensor<4> {
         let [b, m, d] = x.dims();
-        self.proj.forward(x).reshape([b, m, d, k]).swap_dims(2, 3)
+        linear_rows(&self.proj, x)
+            .reshape([b, m, d, k])
+            .swap_dims(2, 3)
     }
 }
