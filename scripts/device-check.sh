@@ -3,7 +3,7 @@
 #   1-3. `sundae bench generator` for the large configuration at batch 1 and 16, in f32 and in f16
 #        (prior seconds per sampler step, so 100 steps cost 100 of them; decode; peak memory), then the
 #        emoji model;
-#   4-5. `sundae bench train`: prior training steps per second, the emoji configuration (batch 32) and
+#   4-5. `sundae bench train`: seconds per prior training step, the emoji configuration (batch 32) and
 #        the large one (batch TRAIN_BATCH), f32 (training has no half-precision path);
 #   6.   `sundae bench vqgan`: the large VQ-GAN's encode and decode (1024x1024 for ffhq1024);
 #   7.   a sample on the GPU, in f32 and in f16, against the CPU's with the same seed (token agreement).
@@ -17,7 +17,8 @@
 #   SUNDAE       the binary, built with the device's feature   [target/release/sundae]
 #   CONFIG       bench configuration for stages 1-2, 5, 6      [ffhq1024]
 #   BATCHES      batch sizes for the generator benches         [1,16]
-#   TRAIN_BATCH  grids per training step of CONFIG             [4]
+#   TRAIN_CONFIGS  configurations whose training steps are timed   [emoji CONFIG]
+#   TRAIN_BATCH  grids per training step of each but emoji     [4]
 #   MODEL        generator bundle for stages 3 and 7           [models/emoji]
 #   LIMIT        seconds allowed per stage                     [110]
 #   TOTAL        seconds allowed for the whole check           [450]
@@ -34,6 +35,7 @@ model=${MODEL:-models/emoji}
 limit=${LIMIT:-110}
 total=${TOTAL:-450}
 train_batch=${TRAIN_BATCH:-4}
+train_configs=${TRAIN_CONFIGS:-emoji $config}
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 failed=0
@@ -73,9 +75,10 @@ stage "bench $config f16" "$sundae" bench generator --config "$config" --batch "
     --device "$device" --precision f16
 stage "bench emoji model" "$sundae" bench generator --config "$model" --batch "$batches" \
     --device "$device"
-stage "train emoji" "$sundae" bench train --config emoji --steps 5 --device "$device"
-stage "train $config" "$sundae" bench train --config "$config" --batch "$train_batch" --steps 2 \
-    --device "$device"
+for train in $train_configs; do
+    if [ "$train" = emoji ]; then batch=(); else batch=(--batch "$train_batch"); fi
+    stage "train $train" "$sundae" bench train --config "$train" "${batch[@]}" --steps 3 --device "$device"
+done
 stage "vqgan $config" "$sundae" bench vqgan --config "$config" --repeats 2 --device "$device"
 
 # `timeout` runs programs, not shell functions: the sample command is spelled out per device.

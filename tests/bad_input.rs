@@ -149,6 +149,23 @@ fn bad_requests_are_refused_in_one_line_each() {
             "from 1 up",
         ),
         (
+            ["bench", "train", "--config", "no-such-config"]
+                .map(String::from)
+                .to_vec(),
+            "is neither emoji, ffhq1024, tiny nor a readable prior config",
+        ),
+        (
+            [
+                "bench",
+                "train",
+                "--config",
+                s(&root("configs/prior-emoji-styles.toml")),
+            ]
+            .map(String::from)
+            .to_vec(),
+            "label set 'style' has no size",
+        ),
+        (
             [
                 "bench",
                 "generator",

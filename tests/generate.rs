@@ -548,6 +548,7 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
         .env("SUNDAE", env!("CARGO_BIN_EXE_sundae"))
         .env("CONFIG", "tiny")
         .env("BATCHES", "1,2")
+        .env("TRAIN_CONFIGS", "tiny")
         .env("MODEL", &model)
         .env("OUT", dir.path().join("device-check"))
         .output()
@@ -561,6 +562,8 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
     for expected in [
         r#""config":"tiny","batch":2,"resolution":16,"precision":"f32""#,
         r#""config":"tiny","batch":2,"resolution":16,"precision":"f16""#,
+        "prior training step tiny: batch 4, T = 2",
+        "tiny           16     1   f32",
         "agreement 1.000000",
         "device check: done",
     ] {

@@ -236,6 +236,14 @@ pub fn agreement(a: &Path, b: &Path) -> Result<super::Done> {
     )))
 }
 
+/// The smallest and the median of timed runs (NaN when there are none).
+fn best_and_median(seconds: &[f64]) -> (f64, f64) {
+    let mut sorted = seconds.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |i: usize| sorted.get(i).copied().unwrap_or(f64::NAN);
+    (at(0), at(sorted.len() / 2))
+}
+
 /// What `sundae bench prior` reports: seconds per forward pass of one batch.
 pub struct PriorForward {
     pub config: String,
@@ -248,10 +256,7 @@ pub struct PriorForward {
 
 impl fmt::Display for PriorForward {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut sorted = self.seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-        let best = sorted.first().copied().unwrap_or(f64::NAN);
+        let (best, median) = best_and_median(&self.seconds);
         write!(
             f,
             "prior forward {}: batch {}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} passes, peak {:.0} MiB\n{}",
@@ -374,10 +379,7 @@ pub struct TrainSteps {
 
 impl fmt::Display for TrainSteps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut sorted = self.seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-        let best = sorted.first().copied().unwrap_or(f64::NAN);
+        let (best, median) = best_and_median(&self.seconds);
         write!(
             f,
             "prior training step {}: batch {}, T = {}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} steps ({:.1} grids/s), peak {:.0} MiB\n{}",
