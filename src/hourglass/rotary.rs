@@ -6,10 +6,11 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use std::f64::consts::PI;
 
-/// Cosines and sines of the rotation angles of one grid, `[N, rot_dim]` each.
+/// Cosines and sines of the rotation angles of one grid, `[N, rot_dim]` each; the sines with the
+/// sign of the first channel of every pair flipped (see `apply`).
 pub struct Rotary2d {
     cos: Tensor<2>,
-    sin: Tensor<2>,
+    signed_sin: Tensor<2>,
     rot_dim: usize,
 }
 
@@ -65,7 +66,7 @@ impl Rotary2d {
                         let angle = p * w;
                         // Each frequency covers one interleaved pair of channels.
                         cos.extend([angle.cos() as f32; 2]);
-                        sin.extend([angle.sin() as f32; 2]);
+                        sin.extend([-angle.sin() as f32, angle.sin() as f32]);
                     }
                 }
             }
@@ -73,27 +74,26 @@ impl Rotary2d {
         let shape = [height * width, rot_dim];
         Self {
             cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+            signed_sin: Tensor::from_data(TensorData::new(sin, shape), device),
             rot_dim,
         }
     }
 
-    /// Rotates `x` `[B, heads, N, dim_head]`: pairs (2m, 2m+1) of the first `rot_dim` channels.
+    /// Rotates `x` `[B, heads, N, dim_head]`: pairs (2m, 2m+1) of the first `rot_dim` channels,
+    /// (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin). The second term is each pair swapped (a view:
+    /// the pair axis flipped) times the signed sines, so the rotation costs three element-wise
+    /// passes and no copy of the halves.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, h, n, d] = x.dims();
-        let rotated = x.clone().narrow(3, 0, self.rot_dim);
-        let pairs = rotated.clone().reshape([b, h, n, self.rot_dim / 2, 2]);
-        let even = pairs.clone().narrow(4, 0, 1);
-        let odd = pairs.narrow(4, 1, 1);
-        // (a, b) -> (-b, a): the quarter turn that, with cos and sin, rotates each pair.
-        let turned = Tensor::cat(vec![odd.neg(), even], 4).reshape([b, h, n, self.rot_dim]);
-        let cos = self.cos.clone().reshape([1, 1, n, self.rot_dim]);
-        let sin = self.sin.clone().reshape([1, 1, n, self.rot_dim]);
-        let out = rotated * cos + turned * sin;
-        if self.rot_dim == d {
+        let r = self.rot_dim;
+        let pairs = x.clone().narrow(3, 0, r).reshape([b, h, n, r / 2, 2]);
+        let cos = self.cos.clone().reshape([1, 1, n, r / 2, 2]);
+        let signed_sin = self.signed_sin.clone().reshape([1, 1, n, r / 2, 2]);
+        let out = (pairs.clone() * cos + pairs.flip([4]) * signed_sin).reshape([b, h, n, r]);
+        if r == d {
             out
         } else {
-            Tensor::cat(vec![out, x.narrow(3, self.rot_dim, d - self.rot_dim)], 3)
+            Tensor::cat(vec![out, x.narrow(3, r, d - r)], 3)
         }
     }
 }
