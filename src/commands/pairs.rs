@@ -7,6 +7,7 @@ use crate::data::labels::LabelSets;
 use crate::data::{self, Split, evenly_spaced};
 use crate::generate::{self, Generator, Job, Outputs, SamplerRequest};
 use crate::pairs::{self, PairScore, find_pairs};
+use crate::sundae::sample::SampleSettings;
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 use image::RgbImage;
@@ -130,15 +131,15 @@ pub fn pairs(r: &PairsRequest, device: &Device) -> Result<PairsReport> {
     let sheet_rows = evenly_spaced(found.len(), SHEET_ROWS);
     for (i, pair) in found.iter().enumerate() {
         let truth = &held_out[pair.truth];
-        let request = SamplerRequest {
-            labels: pairs::requests(truth),
-            ..r.sampler.clone()
+        let settings = SampleSettings {
+            labels: known.parse_requests(&pairs::requests(truth))?,
+            ..base.clone()
         };
         let job = Job {
             model_dir: r.model,
             preloaded: Some(&generator),
             count: 1,
-            settings: request.resolve(r.model)?,
+            settings,
             batch_size: 1,
             size: (None, None),
             render_size: None,
