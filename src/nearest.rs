@@ -124,17 +124,21 @@ pub fn find(
     Ok(matches)
 }
 
+/// The median of `values` (the mean of the middle two for an even count; NaN for none).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// The median and the largest PSNR of the matches.
 pub fn summary(matches: &[Match]) -> (f64, f64) {
-    let mut values: Vec<f64> = matches.iter().map(|m| m.psnr).collect();
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let median = if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    };
-    (median, values[n - 1])
+    let values: Vec<f64> = matches.iter().map(|m| m.psnr).collect();
+    let largest = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(values), largest)
 }
 
 #[cfg(test)]

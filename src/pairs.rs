@@ -110,15 +110,8 @@ pub fn summarize(scores: &[PairScore]) -> Summary {
     let share = |beats: fn(&PairScore) -> bool| {
         scores.iter().filter(|s| beats(s)).count() as f64 / scores.len().max(1) as f64
     };
-    let median = |of: fn(&PairScore) -> f64| {
-        let mut values: Vec<f64> = scores.iter().map(of).collect();
-        values.sort_by(f64::total_cmp);
-        match values.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => values[n / 2],
-            n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-        }
-    };
+    let median =
+        |of: fn(&PairScore) -> f64| crate::nearest::median(scores.iter().map(of).collect());
     Summary {
         pairs: scores.len(),
         beats_best: share(|s| s.generated > s.best_other),

@@ -129,6 +129,7 @@ pub fn pairs(r: &PairsRequest, device: &Device) -> Result<PairsReport> {
     let mut scores: Vec<PairScore> = Vec::with_capacity(found.len());
     let mut drawn: Vec<RgbImage> = Vec::new();
     let sheet_rows = evenly_spaced(found.len(), SHEET_ROWS);
+    let blank = RgbImage::from_pixel(side as u32, side as u32, image::Rgb([255; 3]));
     for (i, pair) in found.iter().enumerate() {
         let truth = &held_out[pair.truth];
         let settings = SampleSettings {
@@ -151,7 +152,6 @@ pub fn pairs(r: &PairsRequest, device: &Device) -> Result<PairsReport> {
         let others: Vec<&data::Sample> = pair.others.iter().map(|&o| &all[o]).collect();
         scores.push(pairs::score(&to_chw(&image), truth, &others));
         if r.out.is_some() && sheet_rows.contains(&i) {
-            let blank = RgbImage::from_pixel(side as u32, side as u32, image::Rgb([255; 3]));
             drawn.push(to_rgb8(&truth.pixels, side, side));
             drawn.push(image);
             for k in 0..SHEET_OTHERS {
