@@ -40,49 +40,46 @@ echo "threads: Rust $threads (rayon), PyTorch $threads (torch.set_num_threads, O
 
 grid=$("$python" -c "import tomllib; c = tomllib.load(open('$bundle/prior.toml', 'rb')); print(c['grid_height'], c['grid_width'], c['vocab_size'])")
 read -r gh gw vocab <<<"$grid"
+# One round's JSON lines (Rust, then PyTorch) -> their medians and ratio, kept for the next row.
+rust_all=(); torch_all=(); ratios=()
+record() {
+  local r t
+  r=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$1''')['seconds']))")
+  t=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$2''')['seconds']))")
+  rust_all+=("$r"); torch_all+=("$t")
+  ratios+=("$("$python" -c "print($r / $t)")")
+}
+# One table row from the rounds recorded since the last: LABEL MAX_DIFF.
+row() {
+  "$python" - "$1" "$2" "${rust_all[*]}" "${torch_all[*]}" "${ratios[*]}" <<'PY'
+import statistics, sys
+label, diff, rust, torch, ratios = sys.argv[1:]
+rust, torch, ratios = ([float(v) for v in s.split()] for s in (rust, torch, ratios))
+print("%-22s %10.4f %10.4f %8.2f %16s %12s" % (
+    label, statistics.median(rust), statistics.median(torch),
+    statistics.median(ratios), "%.2f-%.2f" % (min(ratios), max(ratios)), diff))
+PY
+  rust_all=(); torch_all=(); ratios=()
+}
+
 printf '%-22s %10s %10s %8s %16s %12s\n' "work" "Rust s" "torch s" "ratio" "ratio spread" "max|diff|"
 for batch in 1 16; do
   tokens=$work/tokens-$batch.npy
   "$python" -c "import numpy as np; np.save('$tokens', np.random.default_rng($batch).integers(0, $vocab, ($batch, $gh, $gw)).astype(np.int64))"
-  ratios=()
-  rust_all=()
-  torch_all=()
   diff=""
   for round in $(seq "$rounds"); do
-    rust=$("$sundae" bench prior --config "$bundle" --tokens "$tokens" --logits "$work/rust.npy" --repeats "$repeats" 2>/dev/null | tail -1)
-    torch=$("$python" scripts/torch_prior.py "$bundle" --tokens "$tokens" --logits "$work/torch.npy" --repeats "$repeats" --threads "$threads")
-    r=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$rust''')['seconds']))")
-    t=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$torch''')['seconds']))")
-    rust_all+=("$r"); torch_all+=("$t")
-    ratios+=("$("$python" -c "print($r / $t)")")
+    record "$("$sundae" bench prior --config "$bundle" --tokens "$tokens" --logits "$work/rust.npy" --repeats "$repeats" 2>/dev/null | tail -1)" \
+      "$("$python" scripts/torch_prior.py "$bundle" --tokens "$tokens" --logits "$work/torch.npy" --repeats "$repeats" --threads "$threads")"
     [ -n "$diff" ] || diff=$("$python" -c "import numpy as np; print('%.1e' % np.abs(np.load('$work/rust.npy') - np.load('$work/torch.npy')).max())")
   done
-  "$python" - "$batch" "$diff" "${rust_all[*]}" "${torch_all[*]}" "${ratios[*]}" <<'PY'
-import statistics, sys
-batch, diff, rust, torch, ratios = sys.argv[1:]
-rust, torch, ratios = ([float(v) for v in s.split()] for s in (rust, torch, ratios))
-print("%-22s %10.4f %10.4f %8.2f %16s %12s" % (
-    "prior forward b%s" % batch, statistics.median(rust), statistics.median(torch),
-    statistics.median(ratios), "%.2f-%.2f" % (min(ratios), max(ratios)), diff))
-PY
+  row "prior forward b$batch" "$diff"
 done
 
 # One training step: the emoji configuration's batch of random grids on both sides.
 train_tokens=$work/tokens-train.npy
 "$python" -c "import numpy as np; np.save('$train_tokens', np.random.default_rng(32).integers(0, $vocab, (32, $gh, $gw)).astype(np.int64))"
-rust_all=(); torch_all=(); ratios=()
 for round in $(seq "$rounds"); do
-  rust=$("$sundae" bench train --config emoji --batch 32 --steps "$repeats" 2>/dev/null | tail -1)
-  torch=$("$python" scripts/torch_prior.py "$bundle" --tokens "$train_tokens" --train --unroll 2 --repeats "$repeats" --threads "$threads" 2>/dev/null)
-  r=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$rust''')['seconds']))")
-  t=$("$python" -c "import json, statistics; print(statistics.median(json.loads('''$torch''')['seconds']))")
-  rust_all+=("$r"); torch_all+=("$t")
-  ratios+=("$("$python" -c "print($r / $t)")")
+  record "$("$sundae" bench train --config emoji --batch 32 --steps "$repeats" 2>/dev/null | tail -1)" \
+    "$("$python" scripts/torch_prior.py "$bundle" --tokens "$train_tokens" --train --unroll 2 --repeats "$repeats" --threads "$threads" 2>/dev/null)"
 done
-"$python" - "${rust_all[*]}" "${torch_all[*]}" "${ratios[*]}" <<'PY'
-import statistics, sys
-rust, torch, ratios = ([float(v) for v in s.split()] for s in sys.argv[1:])
-print("%-22s %10.4f %10.4f %8.2f %16s %12s" % (
-    "training step b32 T2", statistics.median(rust), statistics.median(torch),
-    statistics.median(ratios), "%.2f-%.2f" % (min(ratios), max(ratios)), "-"))
-PY
+row "training step b32 T2" "-"
