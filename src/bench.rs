@@ -15,7 +15,9 @@ pub struct DecodeFigures {
     /// The float type the device computed in.
     pub precision: String,
     pub parameters: usize,
+    /// The best of the timed decodes, and every one of them in order.
     pub decode_seconds: f64,
+    pub decode_passes: Vec<f64>,
     pub encode_seconds: f64,
     /// Peak resident memory of the process during this configuration, in MiB (Linux; 0 elsewhere).
     pub peak_mib: f64,
@@ -33,7 +35,7 @@ pub fn vqgan(
     reset_peak_memory();
     let model = VqGan::new(config, device);
     let grids = random_grids(batch, config.latent_side(), config.n_embed);
-    let mut decode_seconds = f64::INFINITY;
+    let mut decode_passes = Vec::with_capacity(repeats);
     let mut encode_seconds = f64::INFINITY;
     for pass in 0..=repeats {
         // Each pass can take minutes at megapixel sizes: say what is running.
@@ -56,7 +58,7 @@ pub fn vqgan(
         let encoded = start.elapsed().as_secs_f64();
         drop(images_data);
         if pass > 0 {
-            decode_seconds = decode_seconds.min(decoded);
+            decode_passes.push(decoded);
             encode_seconds = encode_seconds.min(encoded);
         }
     }
@@ -66,7 +68,8 @@ pub fn vqgan(
         batch,
         precision: precision_name(device),
         parameters: burn::module::Module::num_params(&model),
-        decode_seconds,
+        decode_seconds: best(&decode_passes),
+        decode_passes,
         encode_seconds,
         peak_mib: peak_memory_mib(),
     }
@@ -87,7 +90,7 @@ pub fn render_decoder(
     let n_embed = tokenizer.n_embed();
     let grids = random_grids(batch, side, n_embed);
     let resolution = side * decoder.pixels_per_token();
-    let mut decode_seconds = f64::INFINITY;
+    let mut decode_passes = Vec::with_capacity(repeats);
     for pass in 0..=repeats {
         eprintln!(
             "{name}: {}, decode of {batch} image(s) at {resolution}x{resolution}",
@@ -101,7 +104,7 @@ pub fn render_decoder(
         let _ =
             crate::vqgan::batch::render_grids(&tokenizer.quantize, decoder, &grids, batch, device);
         if pass > 0 {
-            decode_seconds = decode_seconds.min(start.elapsed().as_secs_f64());
+            decode_passes.push(start.elapsed().as_secs_f64());
         }
     }
     DecodeFigures {
@@ -110,10 +113,16 @@ pub fn render_decoder(
         batch,
         precision: precision_name(device),
         parameters: burn::module::Module::num_params(decoder),
-        decode_seconds,
+        decode_seconds: best(&decode_passes),
+        decode_passes,
         encode_seconds: 0.0,
         peak_mib: peak_memory_mib(),
     }
+}
+
+/// The smallest of `seconds` (infinite when there are none, as with no timed pass).
+fn best(seconds: &[f64]) -> f64 {
+    seconds.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// `batch` grids of `side` x `side` codes below `n_embed`, from a fixed xorshift stream.

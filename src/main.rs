@@ -676,6 +676,11 @@ enum BenchCommand {
         /// Write the first pass's logits here (float32 .npy [B, h*w, V]; replaced if it exists).
         #[arg(long)]
         logits: Option<PathBuf>,
+        /// Also write the weights timed here (the prior and the VQ-GAN of its configuration, f32) as a
+        /// bundle into this new folder, so that another implementation can run the same weights
+        /// (scripts/bench-vs-torch.sh does so for the random ffhq1024 model).
+        #[arg(long)]
+        save_bundle: Option<PathBuf>,
         /// Compute device.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -977,6 +982,7 @@ fn run(cli: Cli) -> Result<()> {
             repeats,
             tokens,
             logits,
+            save_bundle,
             device: d,
         }) => Box::new(commands::bench::bench_prior(
             &config,
@@ -984,6 +990,7 @@ fn run(cli: Cli) -> Result<()> {
             repeats,
             tokens.as_deref(),
             logits.as_deref(),
+            save_bundle.as_deref(),
             &device::parse(&d)?,
         )?),
         Command::Bench(BenchCommand::Train {

@@ -277,20 +277,30 @@ impl fmt::Display for PriorForward {
 
 /// `sundae bench prior`: times the prior's forward pass on `tokens` (an int64 .npy `[B, h, w]`) or on
 /// `batch` random grids, after one untimed pass; writes the logits `[B, h*w, V]` when asked (for
-/// comparing with another implementation on the same weights).
+/// comparing with another implementation on the same weights), and the weights as a bundle.
 pub fn bench_prior(
     config: &str,
     batch: usize,
     repeats: usize,
     tokens: Option<&Path>,
     logits: Option<&Path>,
+    save_bundle: Option<&Path>,
     device: &Device,
 ) -> Result<PriorForward> {
     use crate::vqgan::batch::tokens_to_tensor;
     if let Some(out) = logits {
         crate::files::check_new_file(out, true, &["npy"])?;
     }
+    if let Some(dir) = save_bundle {
+        crate::files::check_new_bundle(dir, false)?;
+    }
     let g = generator(config, device)?;
+    if let Some(dir) = save_bundle {
+        crate::files::write_dir_atomic(dir, |dir| {
+            bundle::save_vqgan(dir, &g.vq_config, &g.vqgan, bundle::Storage::F32)?;
+            bundle::save_prior(dir, &g.prior_config, &g.prior, bundle::Storage::F32)
+        })?;
+    }
     let grids = match tokens {
         Some(path) => {
             let grids = crate::tokens::read_tokens(path)?;
