@@ -1,12 +1,11 @@
 //! The taming building blocks (SPEC.md 2.1): ResnetBlock, AttnBlock, Downsample, Upsample.
 //! Field names mirror taming's state-dict paths so that weights map one to one.
 
+use super::cpu::{conv2d, group_norm, group_norm_silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
-use burn::tensor::activation::{silu, softmax};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 /// GroupNorm(eps 1e-6, affine), as taming's `Normalize` (which always uses 32 groups).
@@ -50,11 +49,11 @@ impl ResnetBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         // Dropout is 0 in every published config and we only train with it off.
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
         let skip = match &self.nin_shortcut {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d(conv, x),
             None => x,
         };
         skip + h
@@ -84,18 +83,16 @@ impl AttnBlock {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let hn = self.norm.forward(x.clone());
+        let hn = group_norm(&self.norm, x.clone());
         // [B, HW, C] queries and values, [B, C, HW] keys.
-        let q = self
-            .q
-            .forward(hn.clone())
+        let q = conv2d(&self.q, hn.clone())
             .reshape([b, c, h * w])
             .swap_dims(1, 2);
-        let k = self.k.forward(hn.clone()).reshape([b, c, h * w]);
-        let v = self.v.forward(hn).reshape([b, c, h * w]).swap_dims(1, 2);
+        let k = conv2d(&self.k, hn.clone()).reshape([b, c, h * w]);
+        let v = conv2d(&self.v, hn).reshape([b, c, h * w]).swap_dims(1, 2);
         let weights = softmax(q.matmul(k).mul_scalar((c as f64).powf(-0.5)), 2);
         let out = weights.matmul(v).swap_dims(1, 2).reshape([b, c, h, w]);
-        x + self.proj_out.forward(out)
+        x + conv2d(&self.proj_out, out)
     }
 }
 
@@ -115,13 +112,7 @@ impl Downsample {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         // Taming pads (0, 1, 0, 1): nothing on top/left, one on bottom/right.
-        let options = ConvOptions::new_with_padding([2, 2], [(0, 1), (0, 1)], [1, 1], 1);
-        conv2d(
-            x,
-            self.conv.weight.val(),
-            self.conv.bias.as_ref().map(|b| b.val()),
-            options,
-        )
+        super::cpu::conv::conv2d_padded(&self.conv, x, [(0, 1), (0, 1)])
     }
 }
 
@@ -139,7 +130,7 @@ impl Upsample {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(nearest_x2(x))
+        conv2d(&self.conv, nearest_x2(x))
     }
 }
 

@@ -2,11 +2,11 @@
 
 use super::blocks::{AttnBlock, ResnetBlock, Upsample, conv3x3, normalize};
 use super::config::VqGanConfig;
+use super::cpu::{conv2d, group_norm_silu};
 use super::encoder::{Mid, blocks_with_attention};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 /// One resolution level: `num_res_blocks + 1` residual blocks, attention where asked, then upsample.
@@ -68,18 +68,18 @@ impl Decoder {
     }
 
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        self.conv_out.forward(self.features(z))
+        conv2d(&self.conv_out, self.features(z))
     }
 
     /// Everything before `conv_out`: its input, which training needs for the adaptive GAN weight.
     pub fn features(&self, z: Tensor<4>) -> Tensor<4> {
-        let mut h = self.mid.forward(self.conv_in.forward(z));
+        let mut h = self.mid.forward(conv2d(&self.conv_in, z));
         for level in self.up.iter().rev() {
             h = blocks_with_attention(&level.block, &level.attn, h);
             if let Some(upsample) = &level.upsample {
                 h = upsample.forward(h);
             }
         }
-        silu(self.norm_out.forward(h))
+        group_norm_silu(&self.norm_out, h)
     }
 }

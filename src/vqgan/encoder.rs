@@ -2,10 +2,10 @@
 
 use super::blocks::{AttnBlock, Downsample, ResnetBlock, conv3x3, normalize};
 use super::config::VqGanConfig;
+use super::cpu::{conv2d, group_norm_silu};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 /// One resolution level: residual blocks, each followed by attention where the level asks for it.
@@ -101,7 +101,7 @@ impl Encoder {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         for level in &self.down {
             h = blocks_with_attention(&level.block, &level.attn, h);
             if let Some(downsample) = &level.downsample {
@@ -109,6 +109,6 @@ impl Encoder {
             }
         }
         let h = self.mid.forward(h);
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, group_norm_silu(&self.norm_out, h))
     }
 }

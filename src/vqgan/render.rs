@@ -48,7 +48,8 @@ impl RenderDecoder {
 
     /// Images `[B, 3, H, W]` (unclamped) from quantised latents `[B, embed_dim, h, w]`.
     pub fn decode_latents(&self, latents: Tensor<4>) -> Tensor<4> {
-        self.decoder.forward(self.post_quant_conv.forward(latents))
+        self.decoder
+            .forward(super::cpu::conv2d(&self.post_quant_conv, latents))
     }
 
     /// Images `[B, 3, H, W]` clamped to [-1, 1] from token grids, looked up in the tokenizer's codebook.

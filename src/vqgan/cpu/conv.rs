@@ -1,0 +1,227 @@
+//! Convolution as matrix products: for each band of output rows, the patches under the kernel are
+//! laid out as a `[C_in * kh * kw, rows * W_out]` matrix (im2col, straight from channels-first
+//! input) and multiplied by the weight `[C_out, C_in * kh * kw]` as it is stored, into the output
+//! rows of every channel in place, the bias preloaded.
+
+use super::{applies, tensor, values};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+use burn::tensor::ops::ConvOptions;
+use rayon::prelude::*;
+
+/// Floats of patch matrix per band: small enough to stay in cache-sized pieces at 1024x1024,
+/// large enough that a 64-px image is one or two bands.
+const BAND_FLOATS: usize = 1 << 20;
+
+/// `conv.forward(x)`, on the fast path where it applies.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            conv2d_padded(conv, x, [(top, bottom), (left, right)])
+        }
+        PaddingConfig2d::Valid => conv2d_padded(conv, x, [(0, 0), (0, 0)]),
+        PaddingConfig2d::Same => conv.forward(x),
+    }
+}
+
+/// `conv`'s weights applied with `padding` `[(top, bottom), (left, right)]` instead of its own.
+pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
+    if !applies(&x) || conv.groups != 1 || conv.dilation != [1, 1] {
+        let options =
+            ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+        return burn::tensor::module::conv2d(
+            x,
+            conv.weight.val(),
+            conv.bias.as_ref().map(|b| b.val()),
+            options,
+        );
+    }
+    let [batch, c_in, h, w] = x.dims();
+    let [c_out, _, kh, kw] = conv.weight.dims();
+    let geometry = Geometry {
+        c_in,
+        h,
+        w,
+        kh,
+        kw,
+        stride: conv.stride,
+        top: padding[0].0,
+        left: padding[1].0,
+        h_out: (h + padding[0].0 + padding[0].1 - kh) / conv.stride[0] + 1,
+        w_out: (w + padding[1].0 + padding[1].1 - kw) / conv.stride[1] + 1,
+    };
+    let input = values(x);
+    let weight = values(conv.weight.val());
+    let bias = conv.bias.as_ref().map(|b| values(b.val()));
+    let plane_out = geometry.h_out * geometry.w_out;
+    let mut output = vec![0.0f32; batch * c_out * plane_out];
+    let image = |(input, output): (&[f32], &mut [f32]), parallel: bool| {
+        convolve_image(input, &weight, bias.as_deref(), output, &geometry, parallel)
+    };
+    let pairs = input
+        .chunks(c_in * h * w)
+        .zip(output.chunks_mut(c_out * plane_out));
+    if batch >= rayon::current_num_threads() {
+        // Enough images to keep every thread busy: one image per task, serial products.
+        pairs
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(|p| image(p, false));
+    } else {
+        pairs.for_each(|p| image(p, true));
+    }
+    tensor(output, [batch, c_out, geometry.h_out, geometry.w_out])
+}
+
+/// Shapes of one convolution.
+struct Geometry {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    top: usize,
+    left: usize,
+    h_out: usize,
+    w_out: usize,
+}
+
+impl Geometry {
+    /// Whether the input itself is the patch matrix (a 1x1 kernel, stride 1, no padding).
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.h_out == self.h
+            && self.w_out == self.w
+    }
+}
+
+/// One image `[C_in, H, W]` into its output `[C_out, H_out, W_out]`.
+fn convolve_image(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    g: &Geometry,
+    parallel: bool,
+) {
+    let plane_out = g.h_out * g.w_out;
+    let c_out = output.len() / plane_out;
+    for (channel, plane) in output.chunks_mut(plane_out).enumerate() {
+        plane.fill(bias.map_or(0.0, |b| b[channel]));
+    }
+    let k = g.c_in * g.kh * g.kw;
+    if g.is_pointwise() {
+        multiply(
+            weight, input, output, c_out, k, plane_out, 0, plane_out, parallel,
+        );
+        return;
+    }
+    let rows_per_band = (BAND_FLOATS / (k * g.w_out)).clamp(1, g.h_out);
+    let mut patches = vec![0.0f32; k * rows_per_band * g.w_out];
+    for first_row in (0..g.h_out).step_by(rows_per_band) {
+        let rows = rows_per_band.min(g.h_out - first_row);
+        let n = rows * g.w_out;
+        let patches = &mut patches[..k * n];
+        let fill = |(row, dst): (usize, &mut [f32])| fill_patch_row(input, dst, row, first_row, g);
+        if parallel {
+            patches.par_chunks_mut(n).enumerate().for_each(fill);
+        } else {
+            patches.chunks_mut(n).enumerate().for_each(fill);
+        }
+        multiply(
+            weight,
+            patches,
+            output,
+            c_out,
+            k,
+            n,
+            first_row * g.w_out,
+            plane_out,
+            parallel,
+        );
+    }
+}
+
+/// One row of the patch matrix: input channel, kernel row and column `row` (in that order, as the
+/// weight stores them), over the output rows of the band from `first_row`; zeros in the padding.
+fn fill_patch_row(input: &[f32], dst: &mut [f32], row: usize, first_row: usize, g: &Geometry) {
+    let (channel, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+    let plane = &input[channel * g.h * g.w..][..g.h * g.w];
+    for (i, dst) in dst.chunks_mut(g.w_out).enumerate() {
+        let y = ((first_row + i) * g.stride[0] + ky) as isize - g.top as isize;
+        if y < 0 || y >= g.h as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = &plane[y as usize * g.w..][..g.w];
+        let shift = kx as isize - g.left as isize;
+        if g.stride[1] == 1 {
+            // Output columns whose input column ox + shift lies inside the image: one copy.
+            let lo = (-shift).clamp(0, g.w_out as isize) as usize;
+            let hi = (g.w as isize - shift).clamp(lo as isize, g.w_out as isize) as usize;
+            dst[..lo].fill(0.0);
+            dst[lo..hi].copy_from_slice(&src[(lo as isize + shift) as usize..][..hi - lo]);
+            dst[hi..].fill(0.0);
+        } else {
+            for (ox, d) in dst.iter_mut().enumerate() {
+                let x = (ox * g.stride[1]) as isize + shift;
+                *d = if x >= 0 && x < g.w as isize {
+                    src[x as usize]
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// `output[:, offset..offset + n] += weight [m, k] x patches [k, n]`, where `output` rows are
+/// `row_stride` apart.
+#[allow(clippy::too_many_arguments)]
+fn multiply(
+    weight: &[f32],
+    patches: &[f32],
+    output: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    offset: usize,
+    row_stride: usize,
+    parallel: bool,
+) {
+    assert!(weight.len() >= m * k && patches.len() >= k * n);
+    assert!(m == 0 || offset + n + (m - 1) * row_stride <= output.len());
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index the strides reach inside the three slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            output.as_mut_ptr().add(offset),
+            1,
+            row_stride as isize,
+            true,
+            weight.as_ptr(),
+            1,
+            k as isize,
+            patches.as_ptr(),
+            1,
+            n as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}

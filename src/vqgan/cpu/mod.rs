@@ -1,0 +1,133 @@
+//! The VQ-GAN's convolutions and group norms for inference on the CPU backend.
+//!
+//! burn's flex convolution repacks the weight for every 512-pixel tile, converts the input to
+//! channels-last on one thread and scatters its output; its group norm is six passes over memory
+//! and the SiLU after it one more, single-threaded. Profiled on the emoji decoder (batch 16), that
+//! was more than half of the decode. Here a convolution is one matrix product per band of output
+//! rows, read from and written to channels-first memory, and a group norm with its SiLU is one
+//! parallel pass. Only where no gradient is needed: a plain (non-autodiff) CPU device and f32
+//! tensors; every other device, and training, keeps burn's ops (the same formulas).
+
+pub mod conv;
+mod norm;
+
+pub use conv::conv2d;
+pub use norm::{group_norm, group_norm_silu};
+
+use burn::tensor::{DType, Tensor, TensorData};
+
+/// Whether `x` lives where these kernels apply: the plain CPU device, in f32.
+fn applies(x: &Tensor<4>) -> bool {
+    let device = x.device();
+    x.dtype() == DType::F32 && !device.is_autodiff() && device == crate::device::cpu()
+}
+
+/// The values of a tensor, in its (contiguous, row-major) order.
+fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+    x.into_data()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor reads back as f32")
+}
+
+/// A CPU tensor of `shape` holding `values`.
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, shape), &crate::device::cpu())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{GroupNormConfig, PaddingConfig2d};
+    use burn::tensor::Distribution;
+    use burn::tensor::activation::silu;
+    use burn::tensor::ops::ConvOptions;
+
+    fn random(shape: [usize; 4]) -> Tensor<4> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &crate::device::cpu())
+    }
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// burn's own convolution with the same weights and padding: the independent reference.
+    fn burn_conv(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
+        let options = ConvOptions::new_with_padding(conv.stride, padding, [1, 1], 1);
+        burn::tensor::module::conv2d(
+            x,
+            conv.weight.val(),
+            conv.bias.as_ref().map(|b| b.val()),
+            options,
+        )
+    }
+
+    #[test]
+    fn convolutions_equal_burns() {
+        let device = crate::device::cpu();
+        // (batch, c_in, c_out, h, w, kernel, stride, padding, bias): 3x3 "same" in both batch
+        // modes, several bands (64 channels at 64x64), 1x1, taming's downsampling (stride 2,
+        // padded bottom/right only), an odd kernel and image, no bias.
+        let cases = [
+            (1, 4, 6, 9, 7, [3, 3], [1, 1], [(1, 1), (1, 1)], true),
+            (5, 4, 6, 9, 7, [3, 3], [1, 1], [(1, 1), (1, 1)], true),
+            (1, 64, 8, 64, 64, [3, 3], [1, 1], [(1, 1), (1, 1)], true),
+            (3, 5, 7, 6, 6, [1, 1], [1, 1], [(0, 0), (0, 0)], true),
+            (2, 3, 4, 8, 10, [3, 3], [2, 2], [(0, 1), (0, 1)], true),
+            (1, 3, 2, 7, 5, [5, 3], [1, 2], [(2, 1), (0, 1)], false),
+        ];
+        for (batch, c_in, c_out, h, w, kernel, stride, padding, bias) in cases {
+            let conv = Conv2dConfig::new([c_in, c_out], kernel)
+                .with_stride(stride)
+                .with_bias(bias)
+                .init(&device);
+            let x = random([batch, c_in, h, w]);
+            let ours = conv::conv2d_padded(&conv, x.clone(), padding);
+            let diff = max_diff(ours, burn_conv(&conv, x, padding));
+            assert!(
+                diff < 1e-4,
+                "{kernel:?} {stride:?} {padding:?}: max |diff| {diff}"
+            );
+        }
+    }
+
+    #[test]
+    fn conv2d_reads_the_modules_own_padding() {
+        let device = crate::device::cpu();
+        let conv = Conv2dConfig::new([3, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 0, 2, 1))
+            .init(&device);
+        let x = random([2, 3, 6, 5]);
+        let ours = conv2d(&conv, x.clone());
+        // Explicit is (top, left, bottom, right).
+        let diff = max_diff(ours, burn_conv(&conv, x, [(1, 2), (0, 1)]));
+        assert!(diff < 1e-4, "max |diff| {diff}");
+    }
+
+    #[test]
+    fn group_norms_equal_burns() {
+        let device = crate::device::cpu();
+        let mut norm = GroupNormConfig::new(4, 8).with_epsilon(1e-6).init(&device);
+        // A different scale and shift per channel, so that a swapped gamma and beta, or one
+        // group's channels read for another's, would show.
+        let per_channel = |offset: f32| {
+            let values: Vec<f32> = (0..8).map(|c| offset + 0.3 * c as f32).collect();
+            Param::from_tensor(Tensor::<1>::from_floats(values.as_slice(), &device))
+        };
+        norm.gamma = Some(per_channel(0.5));
+        norm.beta = Some(per_channel(-1.0));
+        let x = random([3, 8, 5, 7]).mul_scalar(3.0).add_scalar(1.0);
+        let plain = norm.forward(x.clone());
+        assert!(max_diff(group_norm(&norm, x.clone()), plain.clone()) < 1e-5);
+        assert!(max_diff(group_norm_silu(&norm, x), silu(plain)) < 1e-5);
+    }
+
+    #[test]
+    fn autodiff_tensors_take_burns_path() {
+        let x = Tensor::<4>::zeros([1, 2, 3, 3], &crate::device::cpu().autodiff());
+        assert!(!applies(&x));
+        assert!(applies(&random([1, 2, 3, 3])));
+    }
+}
