@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod bundle;
 pub mod commands;
+pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod files;

@@ -2,9 +2,10 @@
 //! separate context, for attention resampling) and a GELU feed-forward.
 
 use super::rotary::Rotary2d;
+use crate::cpu::gelu;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 /// `linear` over every row of `x` `[B, N, D]` as one `[B*N, D]` matrix product. burn keeps a

@@ -1,7 +1,7 @@
 //! The taming building blocks (SPEC.md 2.1): ResnetBlock, AttnBlock, Downsample, Upsample.
 //! Field names mirror taming's state-dict paths so that weights map one to one.
 
-use super::cpu::{conv2d, group_norm, group_norm_silu};
+use crate::cpu::{conv2d, group_norm, group_norm_silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -112,7 +112,7 @@ impl Downsample {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         // Taming pads (0, 1, 0, 1): nothing on top/left, one on bottom/right.
-        super::cpu::conv::conv2d_padded(&self.conv, x, [(0, 1), (0, 1)])
+        crate::cpu::conv::conv2d_padded(&self.conv, x, [(0, 1), (0, 1)])
     }
 }
 

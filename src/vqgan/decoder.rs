@@ -2,8 +2,8 @@
 
 use super::blocks::{AttnBlock, ResnetBlock, Upsample, conv3x3, normalize};
 use super::config::VqGanConfig;
-use super::cpu::{conv2d, group_norm_silu};
 use super::encoder::{Mid, blocks_with_attention};
+use crate::cpu::{conv2d, group_norm_silu};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;

@@ -2,7 +2,7 @@
 
 use super::blocks::{AttnBlock, Downsample, ResnetBlock, conv3x3, normalize};
 use super::config::VqGanConfig;
-use super::cpu::{conv2d, group_norm_silu};
+use crate::cpu::{conv2d, group_norm_silu};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;

@@ -4,7 +4,6 @@ pub mod batch;
 pub mod blocks;
 pub mod codebook;
 pub mod config;
-pub mod cpu;
 pub mod decoder;
 pub mod discriminator;
 pub mod encoder;

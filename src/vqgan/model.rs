@@ -37,7 +37,7 @@ impl VqGan {
 
     /// Pre-quantisation latents `[B, embed_dim, h, w]` of images `[B, 3, H, W]` in [-1, 1].
     pub fn encode_latents(&self, images: Tensor<4>) -> Tensor<4> {
-        super::cpu::conv2d(&self.quant_conv, self.encoder.forward(images))
+        crate::cpu::conv2d(&self.quant_conv, self.encoder.forward(images))
     }
 
     /// Token grids `[B, h, w]` of images `[B, 3, H, W]` in [-1, 1].
@@ -48,7 +48,7 @@ impl VqGan {
     /// Images `[B, 3, H, W]` (unclamped) from quantised latents `[B, embed_dim, h, w]`.
     pub fn decode_latents(&self, latents: Tensor<4>) -> Tensor<4> {
         self.decoder
-            .forward(super::cpu::conv2d(&self.post_quant_conv, latents))
+            .forward(crate::cpu::conv2d(&self.post_quant_conv, latents))
     }
 
     /// Images `[B, 3, H, W]` clamped to [-1, 1] from token grids `[B, h, w]`.

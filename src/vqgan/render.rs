@@ -49,7 +49,7 @@ impl RenderDecoder {
     /// Images `[B, 3, H, W]` (unclamped) from quantised latents `[B, embed_dim, h, w]`.
     pub fn decode_latents(&self, latents: Tensor<4>) -> Tensor<4> {
         self.decoder
-            .forward(super::cpu::conv2d(&self.post_quant_conv, latents))
+            .forward(crate::cpu::conv2d(&self.post_quant_conv, latents))
     }
 
     /// Images `[B, 3, H, W]` clamped to [-1, 1] from token grids, looked up in the tokenizer's codebook.

@@ -1,23 +1,29 @@
-//! The VQ-GAN's convolutions and group norms for inference on the CPU backend.
+//! Inference kernels for the CPU backend, where burn's own are slow: the VQ-GAN's convolutions and
+//! group norms, and the prior's GELU.
 //!
 //! burn's flex convolution repacks the weight for every 512-pixel tile, converts the input to
 //! channels-last on one thread and scatters its output; its group norm is six passes over memory
-//! and the SiLU after it one more, single-threaded. Profiled on the emoji decoder (batch 16), that
-//! was more than half of the decode. Here a convolution is one matrix product per band of output
-//! rows, read from and written to channels-first memory, and a group norm with its SiLU is one
-//! parallel pass. Only where no gradient is needed: a plain (non-autodiff) CPU device and f32
-//! tensors; every other device, and training, keeps burn's ops (the same formulas).
+//! and the SiLU after it one more, single-threaded, as is its GELU (a library `erff` per value).
+//! Profiled on the emoji decoder (batch 16), convolutions and norms were more than half of the
+//! decode; the GELU about a fifth of the prior's forward. Here a convolution is one matrix product
+//! per band of output rows, read from and written to channels-first memory, and a group norm with
+//! its SiLU, or a GELU, one parallel pass. Only where no gradient is needed: a plain (non-autodiff)
+//! CPU device and f32 tensors; every other device, and training, keeps burn's ops (the same
+//! formulas).
 
 pub mod conv;
+mod exp;
+mod gelu;
 mod norm;
 
 pub use conv::conv2d;
+pub use gelu::gelu;
 pub use norm::{group_norm, group_norm_silu};
 
 use burn::tensor::{DType, Tensor, TensorData};
 
 /// Whether `x` lives where these kernels apply: the plain CPU device, in f32.
-fn applies(x: &Tensor<4>) -> bool {
+fn applies<const D: usize>(x: &Tensor<D>) -> bool {
     let device = x.device();
     x.dtype() == DType::F32 && !device.is_autodiff() && device == crate::device::cpu()
 }
@@ -30,7 +36,7 @@ fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 }
 
 /// A CPU tensor of `shape` holding `values`.
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), &crate::device::cpu())
 }
 
