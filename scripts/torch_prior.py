@@ -13,15 +13,14 @@ Prints one JSON line: {"seconds": [...], "batch": B}.
 """
 
 import argparse
-import json
 import math
-import time
 import tomllib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from torch_timing import time_passes
 
 
 def linear(w, prefix, x, bias=True):
@@ -206,29 +205,16 @@ def main():
         torch.set_num_threads(a.threads)
     prior = Prior(a.bundle)
     tokens = torch.from_numpy(np.load(a.tokens).astype(np.int64))
-    seconds = []
     if a.train:
         torch.manual_seed(0)
         for v in prior.w.values():
             v.requires_grad_(True)
         # The reference's AdamW (SPEC.md 3.4): betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
         optimizer = torch.optim.AdamW(list(prior.w.values()), lr=a.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-        for i in range(a.repeats + 1):
-            start = time.perf_counter()
-            train_step(prior, optimizer, tokens, a.unroll, a.clip)
-            if i > 0:
-                seconds.append(time.perf_counter() - start)
-        print(json.dumps({"seconds": seconds, "batch": int(tokens.shape[0]), "threads": torch.get_num_threads()}))
+        time_passes(lambda: train_step(prior, optimizer, tokens, a.unroll, a.clip), a.repeats, int(tokens.shape[0]))
         return
-    for i in range(a.repeats + 1):
-        start = time.perf_counter()
-        out = prior.forward(tokens)
-        if i == 0:
-            if a.logits:
-                np.save(a.logits, out.numpy())
-        else:
-            seconds.append(time.perf_counter() - start)
-    print(json.dumps({"seconds": seconds, "batch": int(tokens.shape[0]), "threads": torch.get_num_threads()}))
+    save = (lambda out: np.save(a.logits, out.numpy())) if a.logits else None
+    time_passes(lambda: prior.forward(tokens), a.repeats, int(tokens.shape[0]), save)
 
 
 if __name__ == "__main__":

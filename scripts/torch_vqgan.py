@@ -10,14 +10,13 @@ Decodes: z_q = codebook[tokens] (channels first), post_quant_conv, Decoder, clam
 """
 
 import argparse
-import json
-import time
 import tomllib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from torch_timing import time_passes
 
 
 class Decoder:
@@ -86,17 +85,8 @@ def main():
         torch.set_num_threads(a.threads)
     decoder = Decoder(a.bundle)
     tokens = torch.from_numpy(np.load(a.tokens).astype(np.int64))
-    seconds = []
-    for i in range(a.repeats + 1):
-        start = time.perf_counter()
-        out = decoder.decode(tokens)
-        if i == 0:
-            if a.images:
-                np.save(a.images, out.numpy())
-        else:
-            seconds.append(time.perf_counter() - start)
-    print(json.dumps({"seconds": seconds, "batch": int(tokens.shape[0]), "threads": torch.get_num_threads()}))
-
+    save = (lambda out: np.save(a.images, out.numpy())) if a.images else None
+    time_passes(lambda: decoder.decode(tokens), a.repeats, int(tokens.shape[0]), save)
 
 if __name__ == "__main__":
     main()
