@@ -110,13 +110,23 @@ fn convolve_image(
 ) {
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
+    if g.stride == [1, 1] && !g.is_pointwise() {
+        return convolve_shifted(input, weight, bias, output, g, parallel);
+    }
     for (channel, plane) in output.chunks_mut(plane_out).enumerate() {
         plane.fill(bias.map_or(0.0, |b| b[channel]));
     }
     let k = g.c_in * g.kh * g.kw;
     if g.is_pointwise() {
         multiply(
-            weight, input, output, c_out, k, plane_out, 0, plane_out, parallel,
+            Matrix::dense(weight, k),
+            Matrix::dense(input, plane_out),
+            output,
+            plane_out,
+            c_out,
+            k,
+            plane_out,
+            parallel,
         );
         return;
     }
@@ -133,16 +143,77 @@ fn convolve_image(
             patches.chunks_mut(n).enumerate().for_each(fill);
         }
         multiply(
-            weight,
-            patches,
-            output,
+            Matrix::dense(weight, k),
+            Matrix::dense(patches, n),
+            &mut output[first_row * g.w_out..],
+            plane_out,
             c_out,
             k,
             n,
-            first_row * g.w_out,
-            plane_out,
             parallel,
         );
+    }
+}
+
+/// A stride-1 convolution without a patch matrix: in the zero-padded input `[C_in, Hp, Wp]` the
+/// input under kernel tap (ky, kx) for output (y, x) sits at `(y + ky) * Wp + x + kx` of each
+/// channel's plane, so over "wide" output rows of Wp columns (the last kw - 1 of each row wasted)
+/// every tap's input is one strided matrix `[C_in, rows * Wp]` at offset `ky * Wp + kx`. Each band of
+/// output rows is then kh * kw products with the tap's weights `[C_out, C_in]` (strided in the
+/// stored weight) accumulated in place, and its rows copied out without the waste.
+fn convolve_shifted(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    g: &Geometry,
+    parallel: bool,
+) {
+    let (hp, wp) = (g.h_out + g.kh - 1, g.w_out + g.kw - 1);
+    let plane_out = g.h_out * g.w_out;
+    let c_out = output.len() / plane_out;
+    // The last tap's wasted columns of the last row run kw - 1 values past the last plane.
+    let mut padded = vec![0.0f32; g.c_in * hp * wp + g.kw - 1];
+    let pad_plane = |(dst, src): (&mut [f32], &[f32])| {
+        for (y, row) in src.chunks(g.w).enumerate() {
+            dst[(y + g.top) * wp + g.left..][..g.w].copy_from_slice(row);
+        }
+    };
+    let planes = padded.chunks_mut(hp * wp).zip(input.chunks(g.h * g.w));
+    if parallel {
+        planes
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(pad_plane);
+    } else {
+        planes.for_each(pad_plane);
+    }
+    let taps = g.kh * g.kw;
+    let rows_per_band = (BAND_FLOATS / (c_out * wp)).clamp(1, g.h_out);
+    let mut wide = vec![0.0f32; c_out * rows_per_band * wp];
+    for first_row in (0..g.h_out).step_by(rows_per_band) {
+        let rows = rows_per_band.min(g.h_out - first_row);
+        let n = rows * wp;
+        let wide = &mut wide[..c_out * n];
+        for (channel, row) in wide.chunks_mut(n).enumerate() {
+            row.fill(bias.map_or(0.0, |b| b[channel]));
+        }
+        for tap in 0..taps {
+            let (ky, kx) = (tap / g.kw, tap % g.kw);
+            let lhs = Matrix {
+                data: &weight[tap..],
+                row_stride: g.c_in * taps,
+                col_stride: taps,
+            };
+            let rhs = Matrix::dense(&padded[(first_row + ky) * wp + kx..], hp * wp);
+            multiply(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
+        }
+        for (channel, band) in wide.chunks(n).enumerate() {
+            let dst = &mut output[channel * plane_out + first_row * g.w_out..][..rows * g.w_out];
+            for (dst, src) in dst.chunks_mut(g.w_out).zip(band.chunks(wp)) {
+                dst.copy_from_slice(&src[..g.w_out]);
+            }
+        }
     }
 }
 
@@ -179,22 +250,46 @@ fn fill_patch_row(input: &[f32], dst: &mut [f32], row: usize, first_row: usize, 
     }
 }
 
-/// `output[:, offset..offset + n] += weight [m, k] x patches [k, n]`, where `output` rows are
-/// `row_stride` apart.
+/// A row-major view into a slice: element (i, j) at `i * row_stride + j * col_stride`.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// A dense `[rows, row_stride]` matrix.
+    fn dense(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
+    /// Whether every element of a `[rows, cols]` block lies inside the slice.
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        rows == 0
+            || cols == 0
+            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// `dst [m, n] += lhs [m, k] x rhs [k, n]`, `dst`'s rows `dst_row_stride` apart.
 #[allow(clippy::too_many_arguments)]
 fn multiply(
-    weight: &[f32],
-    patches: &[f32],
-    output: &mut [f32],
+    lhs: Matrix,
+    rhs: Matrix,
+    dst: &mut [f32],
+    dst_row_stride: usize,
     m: usize,
     k: usize,
     n: usize,
-    offset: usize,
-    row_stride: usize,
     parallel: bool,
 ) {
-    assert!(weight.len() >= m * k && patches.len() >= k * n);
-    assert!(m == 0 || offset + n + (m - 1) * row_stride <= output.len());
+    assert!(lhs.holds(m, k) && rhs.holds(k, n));
+    assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len());
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -206,16 +301,16 @@ fn multiply(
             m,
             n,
             k,
-            output.as_mut_ptr().add(offset),
+            dst.as_mut_ptr(),
             1,
-            row_stride as isize,
+            dst_row_stride as isize,
             true,
-            weight.as_ptr(),
-            1,
-            k as isize,
-            patches.as_ptr(),
-            1,
-            n as isize,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
             1.0f32,
             1.0f32,
             false,

@@ -6,9 +6,13 @@
 /// every caller here (the SiLU's sigmoid, the GELU's erf) has long since reached its limit.
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    // Round to nearest by adding and removing 1.5 * 2^23 (f32::round is a library call on baseline x86-64).
+    // Round to nearest by adding and removing 1.5 * 2^23 (f32::round is a library call on baseline
+    // x86-64); the sum's low mantissa bits then hold n itself, which saves a float-to-int cast
+    // (saturating in Rust, which keeps the loop from vectorising).
     const ROUND: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
     // ln 2 in two parts, so that n * ln 2 is subtracted without rounding away r's low bits.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -16,7 +20,7 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 0.5;
     let e_r = p * r * r + r + 1.0;
-    e_r * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    e_r * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 #[cfg(test)]

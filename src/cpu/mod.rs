@@ -75,7 +75,8 @@ mod tests {
         let device = crate::device::cpu();
         // (batch, c_in, c_out, h, w, kernel, stride, padding, bias): 3x3 "same" in both batch
         // modes, several bands (64 channels at 64x64), 1x1, taming's downsampling (stride 2,
-        // padded bottom/right only), an odd kernel and image, no bias.
+        // padded bottom/right only), an odd kernel, image and padding, strided (patch matrix) and
+        // not (shifted products), no bias.
         let cases = [
             (1, 4, 6, 9, 7, [3, 3], [1, 1], [(1, 1), (1, 1)], true),
             (5, 4, 6, 9, 7, [3, 3], [1, 1], [(1, 1), (1, 1)], true),
@@ -83,6 +84,7 @@ mod tests {
             (3, 5, 7, 6, 6, [1, 1], [1, 1], [(0, 0), (0, 0)], true),
             (2, 3, 4, 8, 10, [3, 3], [2, 2], [(0, 1), (0, 1)], true),
             (1, 3, 2, 7, 5, [5, 3], [1, 2], [(2, 1), (0, 1)], false),
+            (2, 3, 2, 7, 5, [5, 3], [1, 1], [(2, 1), (0, 1)], false),
         ];
         for (batch, c_in, c_out, h, w, kernel, stride, padding, bias) in cases {
             let conv = Conv2dConfig::new([c_in, c_out], kernel)
