@@ -25,9 +25,37 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `conv.forward(nearest_x2(x))` (taming's Upsample) without the enlarged copy of `x`: each
+/// pixel is doubled as the convolution pads its input.
+pub fn conv2d_nearest_x2(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right)
+            if applies(&x) && conv.stride == [1, 1] =>
+        {
+            convolve(conv, x, [(top, bottom), (left, right)], 2)
+        }
+        _ => conv2d(conv, crate::vqgan::blocks::nearest_x2(x)),
+    }
+}
+
 /// `conv`'s weights applied with `padding` `[(top, bottom), (left, right)]` instead of its own.
 pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
+    convolve(conv, x, padding, 1)
+}
+
+/// The convolution of `x` enlarged `upsample` times (nearest neighbour; 1 or, at stride 1, 2).
+fn convolve(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    padding: [(usize, usize); 2],
+    upsample: usize,
+) -> Tensor<4> {
     if !applies(&x) || conv.groups != 1 || conv.dilation != [1, 1] {
+        let x = if upsample == 2 {
+            crate::vqgan::blocks::nearest_x2(x)
+        } else {
+            x
+        };
         let options =
             ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
         return burn::tensor::module::conv2d(
@@ -37,12 +65,14 @@ pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) 
             options,
         );
     }
-    let [batch, c_in, h, w] = x.dims();
+    let [batch, c_in, h_in, w_in] = x.dims();
+    let (h, w) = (h_in * upsample, w_in * upsample);
     let [c_out, _, kh, kw] = conv.weight.dims();
     let geometry = Geometry {
         c_in,
         h,
         w,
+        upsample,
         kh,
         kw,
         stride: conv.stride,
@@ -60,7 +90,7 @@ pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) 
         convolve_image(input, &weight, bias.as_deref(), output, &geometry, parallel)
     };
     let pairs = input
-        .chunks(c_in * h * w)
+        .chunks(c_in * h_in * w_in)
         .zip(output.chunks_mut(c_out * plane_out));
     if batch >= rayon::current_num_threads() {
         // Enough images to keep every thread busy: one image per task, serial products.
@@ -77,8 +107,10 @@ pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) 
 /// Shapes of one convolution.
 struct Geometry {
     c_in: usize,
+    /// The input's size once enlarged `upsample` times (1: as it is).
     h: usize,
     w: usize,
+    upsample: usize,
     kh: usize,
     kw: usize,
     stride: [usize; 2],
@@ -110,7 +142,7 @@ fn convolve_image(
 ) {
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
-    if g.stride == [1, 1] && !g.is_pointwise() {
+    if g.upsample > 1 || (g.stride == [1, 1] && !g.is_pointwise()) {
         return convolve_shifted(input, weight, bias, output, g, parallel);
     }
     for (channel, plane) in output.chunks_mut(plane_out).enumerate() {
@@ -155,7 +187,8 @@ fn convolve_image(
     }
 }
 
-/// A stride-1 convolution without a patch matrix: in the zero-padded input `[C_in, Hp, Wp]` the
+/// A stride-1 convolution without a patch matrix: in the zero-padded (and, when asked, enlarged)
+/// input `[C_in, Hp, Wp]` the
 /// input under kernel tap (ky, kx) for output (y, x) sits at `(y + ky) * Wp + x + kx` of each
 /// channel's plane, so over "wide" output rows of Wp columns (the last kw - 1 of each row wasted)
 /// every tap's input is one strided matrix `[C_in, rows * Wp]` at offset `ky * Wp + kx`. Each band of
@@ -174,12 +207,24 @@ fn convolve_shifted(
     let c_out = output.len() / plane_out;
     // The last tap's wasted columns of the last row run kw - 1 values past the last plane.
     let mut padded = vec![0.0f32; g.c_in * hp * wp + g.kw - 1];
+    let up = g.upsample;
     let pad_plane = |(dst, src): (&mut [f32], &[f32])| {
-        for (y, row) in src.chunks(g.w).enumerate() {
-            dst[(y + g.top) * wp + g.left..][..g.w].copy_from_slice(row);
+        for (y, row) in src.chunks(g.w / up).enumerate() {
+            for dy in 0..up {
+                let dst = &mut dst[(y * up + dy + g.top) * wp + g.left..][..g.w];
+                if up == 1 {
+                    dst.copy_from_slice(row);
+                } else {
+                    for (pixels, &v) in dst.chunks_mut(up).zip(row) {
+                        pixels.fill(v);
+                    }
+                }
+            }
         }
     };
-    let planes = padded.chunks_mut(hp * wp).zip(input.chunks(g.h * g.w));
+    let planes = padded
+        .chunks_mut(hp * wp)
+        .zip(input.chunks(g.h * g.w / (up * up)));
     if parallel {
         planes
             .collect::<Vec<_>>()

@@ -102,6 +102,21 @@ mod tests {
     }
 
     #[test]
+    fn upsampling_convolutions_equal_burns() {
+        let device = crate::device::cpu();
+        for batch in [1, 3] {
+            let conv = Conv2dConfig::new([4, 5], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device);
+            let x = random([batch, 4, 5, 6]);
+            let enlarged = crate::vqgan::blocks::nearest_x2(x.clone());
+            let reference = burn_conv(&conv, enlarged, [(1, 1), (1, 1)]);
+            let diff = max_diff(conv::conv2d_nearest_x2(&conv, x), reference);
+            assert!(diff < 1e-4, "batch {batch}: max |diff| {diff}");
+        }
+    }
+
+    #[test]
     fn conv2d_reads_the_modules_own_padding() {
         let device = crate::device::cpu();
         let conv = Conv2dConfig::new([3, 4], [3, 3])
