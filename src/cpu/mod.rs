@@ -1,13 +1,14 @@
 //! Inference kernels for the CPU backend, where burn's own are slow: the VQ-GAN's convolutions and
-//! group norms, and the prior's GELU.
+//! group norms, and the prior's GELU and rotary embedding.
 //!
 //! burn's flex convolution repacks the weight for every 512-pixel tile, converts the input to
 //! channels-last on one thread and scatters its output; its group norm is six passes over memory
 //! and the SiLU after it one more, single-threaded, as is its GELU (a library `erff` per value).
 //! Profiled on the emoji decoder (batch 16), convolutions and norms were more than half of the
-//! decode; the GELU about a fifth of the prior's forward. Here a convolution is one matrix product
+//! decode; the GELU about a fifth of the prior's forward, the rotary embedding (a product with a
+//! flipped view, which burn walks element by element) a tenth. Here a convolution is one matrix product
 //! per band of output rows, read from and written to channels-first memory, and a group norm with
-//! its SiLU, or a GELU, one parallel pass. Only where no gradient is needed: a plain (non-autodiff)
+//! its SiLU, a GELU or a rotation one parallel pass. Only where no gradient is needed: a plain (non-autodiff)
 //! CPU device and f32 tensors; every other device, and training, keeps burn's ops (the same
 //! formulas).
 
@@ -15,15 +16,17 @@ pub mod conv;
 mod exp;
 mod gelu;
 mod norm;
+mod rotary;
 
 pub use conv::conv2d;
 pub use gelu::gelu;
 pub use norm::{group_norm, group_norm_silu};
+pub use rotary::rotate_pairs;
 
 use burn::tensor::{DType, Tensor, TensorData};
 
 /// Whether `x` lives where these kernels apply: the plain CPU device, in f32.
-fn applies<const D: usize>(x: &Tensor<D>) -> bool {
+pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
     let device = x.device();
     x.dtype() == DType::F32 && !device.is_autodiff() && device == crate::device::cpu()
 }

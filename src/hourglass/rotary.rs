@@ -12,6 +12,8 @@ pub struct Rotary2d {
     cos: Tensor<2>,
     signed_sin: Tensor<2>,
     rot_dim: usize,
+    /// The same values on the host, for the CPU kernel (`crate::cpu::rotate_pairs`).
+    host: (Vec<f32>, Vec<f32>),
 }
 
 /// Rotary channels of a head: at most 64.
@@ -73,9 +75,10 @@ impl Rotary2d {
         }
         let shape = [height * width, rot_dim];
         Self {
-            cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            signed_sin: Tensor::from_data(TensorData::new(sin, shape), device),
+            cos: Tensor::from_data(TensorData::new(cos.clone(), shape), device),
+            signed_sin: Tensor::from_data(TensorData::new(sin.clone(), shape), device),
             rot_dim,
+            host: (cos, sin),
         }
     }
 
@@ -84,8 +87,11 @@ impl Rotary2d {
     /// the pair axis flipped) times the signed sines, so the rotation costs three element-wise
     /// passes and no copy of the halves.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, h, n, d] = x.dims();
         let r = self.rot_dim;
+        if crate::cpu::applies(&x) {
+            return crate::cpu::rotate_pairs(x, &self.host.0, &self.host.1, r);
+        }
+        let [b, h, n, d] = x.dims();
         let pairs = x.clone().narrow(3, 0, r).reshape([b, h, n, r / 2, 2]);
         let cos = self.cos.clone().reshape([1, 1, n, r / 2, 2]);
         let signed_sin = self.signed_sin.clone().reshape([1, 1, n, r / 2, 2]);
