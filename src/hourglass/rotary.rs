@@ -12,6 +12,8 @@ pub struct Rotary2d {
     cos: Tensor<2>,
     signed_sin: Tensor<2>,
     rot_dim: usize,
+    /// `[rot_dim, rot_dim]`: the permutation that swaps each pair (`pair_swap`).
+    swap: Tensor<2>,
     /// The same values on the host, for the CPU kernel (`crate::cpu::rotate_pairs`).
     host: (Vec<f32>, Vec<f32>),
 }
@@ -78,28 +80,41 @@ impl Rotary2d {
             cos: Tensor::from_data(TensorData::new(cos.clone(), shape), device),
             signed_sin: Tensor::from_data(TensorData::new(sin.clone(), shape), device),
             rot_dim,
+            swap: Tensor::from_data(TensorData::new(pair_swap(rot_dim), [rot_dim; 2]), device),
             host: (cos, sin),
         }
     }
 
     /// Rotates `x` `[B, heads, N, dim_head]`: pairs (2m, 2m+1) of the first `rot_dim` channels,
-    /// (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin). The second term is each pair swapped (a view:
-    /// the pair axis flipped) times the signed sines, so the rotation costs three element-wise
-    /// passes and no copy of the halves.
+    /// (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin): `x cos + swap(x) signed_sin`. On the plain
+    /// CPU one pass of `crate::cpu::rotate_pairs`; elsewhere (training, GPUs) burn's ops.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let r = self.rot_dim;
         if crate::cpu::applies(&x) {
             return crate::cpu::rotate_pairs(x, &self.host.0, &self.host.1, r);
         }
         let [b, h, n, d] = x.dims();
-        let pairs = x.clone().narrow(3, 0, r).reshape([b, h, n, r / 2, 2]);
-        let cos = self.cos.clone().reshape([1, 1, n, r / 2, 2]);
-        let signed_sin = self.signed_sin.clone().reshape([1, 1, n, r / 2, 2]);
-        let out = (pairs.clone() * cos + pairs.flip([4]) * signed_sin).reshape([b, h, n, r]);
+        let rotated = x.clone().narrow(3, 0, r);
+        let cos = self.cos.clone().reshape([1, 1, n, r]);
+        let signed_sin = self.signed_sin.clone().reshape([1, 1, n, r]);
+        // Each pair swapped by a product with the 0/1 matrix that swaps them: exact, parallel, and
+        // a product again in the backward pass (a flipped view is walked value by value).
+        let swap = self.swap.clone().reshape([1, 1, r, r]).expand([b, h, r, r]);
+        let swapped = rotated.clone().matmul(swap);
+        let out = rotated * cos + swapped * signed_sin;
         if r == d {
             out
         } else {
             Tensor::cat(vec![out, x.narrow(3, r, d - r)], 3)
         }
     }
+}
+
+/// The `[r, r]` permutation matrix that swaps channels 2m and 2m + 1.
+fn pair_swap(r: usize) -> Vec<f32> {
+    let mut m = vec![0.0f32; r * r];
+    for i in 0..r {
+        m[i * r + (i ^ 1)] = 1.0;
+    }
+    m
 }
