@@ -12,7 +12,6 @@ the gradient norm clipped), timed as `sundae bench train` times its own.
 Prints one JSON line: {"seconds": [...], "batch": B}.
 """
 
-import argparse
 import math
 import tomllib
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch_timing import time_passes
+from torch_timing import arguments, parse, time_passes
 
 
 def linear(w, prefix, x, bias=True):
@@ -190,19 +189,12 @@ def train_step(prior, optimizer, clean, unroll, clip):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bundle")
-    ap.add_argument("--tokens", required=True)
-    ap.add_argument("--logits")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0)
+    ap = arguments("--logits", "write the first pass's logits here (float32 .npy)")
     ap.add_argument("--train", action="store_true", help="time training steps instead of the forward")
     ap.add_argument("--unroll", type=int, default=2)
     ap.add_argument("--learning-rate", type=float, default=5e-4)
     ap.add_argument("--clip", type=float, default=1.0)
-    a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = parse(ap)
     prior = Prior(a.bundle)
     tokens = torch.from_numpy(np.load(a.tokens).astype(np.int64))
     if a.train:

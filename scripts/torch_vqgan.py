@@ -9,14 +9,13 @@ Decodes: z_q = codebook[tokens] (channels first), post_quant_conv, Decoder, clam
 `sundae vqgan decode --out X.npy` writes images). Prints one JSON line: {"seconds": [...], "batch": B}.
 """
 
-import argparse
 import tomllib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch_timing import time_passes
+from torch_timing import arguments, parse, time_passes
 
 
 class Decoder:
@@ -74,15 +73,7 @@ class Decoder:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bundle")
-    ap.add_argument("--tokens", required=True)
-    ap.add_argument("--images")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0)
-    a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = parse(arguments("--images", "write the first pass's images here (float32 .npy)"))
     decoder = Decoder(a.bundle)
     tokens = torch.from_numpy(np.load(a.tokens).astype(np.int64))
     save = (lambda out: np.save(a.images, out.numpy())) if a.images else None

@@ -188,12 +188,12 @@ fn convolve_image(
 }
 
 /// A stride-1 convolution without a patch matrix: in the zero-padded (and, when asked, enlarged)
-/// input `[C_in, Hp, Wp]` the
-/// input under kernel tap (ky, kx) for output (y, x) sits at `(y + ky) * Wp + x + kx` of each
-/// channel's plane, so over "wide" output rows of Wp columns (the last kw - 1 of each row wasted)
-/// every tap's input is one strided matrix `[C_in, rows * Wp]` at offset `ky * Wp + kx`. Each band of
-/// output rows is then kh * kw products with the tap's weights `[C_out, C_in]` (strided in the
-/// stored weight) accumulated in place, and its rows copied out without the waste.
+/// input `[C_in, Hp, Wp]` the input under kernel tap (ky, kx) for output (y, x) sits at
+/// `(y + ky) * Wp + x + kx` of each channel's plane, so over "wide" output rows of Wp columns (the
+/// last kw - 1 of each row wasted) every tap's input is one strided matrix `[C_in, rows * Wp]` at
+/// offset `ky * Wp + kx`. Each band of output rows is then kh * kw products with the tap's weights
+/// `[C_out, C_in]` (strided in the stored weight) accumulated in place, and its rows copied out
+/// without the waste.
 fn convolve_shifted(
     input: &[f32],
     weight: &[f32],
