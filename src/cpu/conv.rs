@@ -295,7 +295,7 @@ fn fill_patch_row(input: &[f32], dst: &mut [f32], row: usize, first_row: usize, 
     }
 }
 
-/// A row-major view into a slice: element (i, j) at `i * row_stride + j * col_stride`.
+/// A strided view into a slice: element (i, j) at `i * row_stride + j * col_stride`.
 #[derive(Clone, Copy)]
 struct Matrix<'a> {
     data: &'a [f32],
