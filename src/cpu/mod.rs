@@ -6,11 +6,11 @@
 //! and the SiLU after it one more, single-threaded, as is its GELU (a library `erff` per value).
 //! Profiled on the emoji decoder (batch 16), convolutions and norms were more than half of the
 //! decode; the GELU about a fifth of the prior's forward, the rotary embedding (a product with a
-//! flipped view, which burn walks element by element) a tenth. Here a convolution is one matrix product
-//! per band of output rows, read from and written to channels-first memory, and a group norm with
-//! its SiLU, a GELU or a rotation one parallel pass. Only where no gradient is needed: a plain (non-autodiff)
-//! CPU device and f32 tensors; every other device, and training, keeps burn's ops (the same
-//! formulas).
+//! flipped view, which burn walks value by value) a tenth. Here a convolution is one matrix
+//! product per band of output rows (or per kernel tap), read from and written to channels-first
+//! memory, and a group norm with its SiLU, a GELU or a rotation one parallel pass. Only where no
+//! gradient is needed: a plain (non-autodiff) CPU device and f32 tensors; every other device, and
+//! training, keeps burn's ops (the same formulas).
 
 pub mod conv;
 mod exp;
