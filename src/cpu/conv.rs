@@ -29,9 +29,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// pixel is doubled as the convolution pads its input.
 pub fn conv2d_nearest_x2(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     match conv.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right)
-            if applies(&x) && conv.stride == [1, 1] =>
-        {
+        // `convolve` itself falls back to burn's ops (after enlarging) where the kernels do not apply.
+        PaddingConfig2d::Explicit(top, left, bottom, right) if conv.stride == [1, 1] => {
             convolve(conv, x, [(top, bottom), (left, right)], 2)
         }
         _ => conv2d(conv, crate::vqgan::blocks::nearest_x2(x)),
