@@ -1,37 +1,68 @@
 //! GELU, `0.5 x (1 + erf(x / sqrt 2))` (the exact form, as burn's and PyTorch's default), in
-//! parallel, with erf by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7).
+//! parallel, with erf by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7), and its
+//! gradient for the backward pass.
 
 use super::exp::exp;
-use super::{applies, tensor, values};
 use burn::tensor::Tensor;
 use rayon::prelude::*;
+use std::f32::consts::FRAC_1_SQRT_2;
 
 /// Values per parallel task.
 const CHUNK: usize = 1 << 14;
 
-/// `burn::tensor::activation::gelu(x)`.
+/// 1 / sqrt(2 pi), the normal density's scale.
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// `burn::tensor::activation::gelu(x)`, with the hand-written backward pass of `gelu_grad` where
+/// gradients are tracked (`super::extension`).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !applies(&x) {
+    if !super::on_cpu(&x) {
         return burn::tensor::activation::gelu(x);
     }
-    let shape = x.dims();
-    let mut data = values(x);
-    data.par_chunks_mut(CHUNK).for_each(|chunk| {
+    super::extension::gelu(x)
+}
+
+/// GELU of every value.
+pub fn gelu_values(x: &[f32]) -> Vec<f32> {
+    let mut out = x.to_vec();
+    out.par_chunks_mut(CHUNK).for_each(|chunk| {
         for v in chunk {
-            *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+            *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
         }
     });
-    tensor(data, shape)
+    out
+}
+
+/// The gradient through GELU: `grad * (Phi(x) + x phi(x))`, Phi and phi the standard normal's
+/// distribution and density. The density's e^(-x^2/2) is the one erf(x / sqrt 2) computes.
+pub fn gelu_grad(x: &[f32], grad: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), grad.len(), "one gradient per value");
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
+        .for_each(|(out, (x, grad))| {
+            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
+                *o = g * (0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss);
+            }
+        });
+    out
 }
 
 /// erf(x) = 1 - (a1 t + ... + a5 t^5) e^(-x^2), t = 1 / (1 + p |x|), odd in x.
 fn erf(x: f32) -> f32 {
+    erf_and_gauss(x).0
+}
+
+/// erf(x) and the e^(-x^2) it is built from.
+fn erf_and_gauss(x: f32) -> (f32, f32) {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t
         + 0.254_829_6)
         * t;
-    (1.0 - poly * exp(-a * a)).copysign(x)
+    let gauss = exp(-a * a);
+    ((1.0 - poly * gauss).copysign(x), gauss)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Inference kernels for the CPU backend, where burn's own are slow: the VQ-GAN's convolutions and
-//! group norms, and the prior's GELU and rotary embedding.
+//! Kernels for the CPU backend, where burn's own are slow: the VQ-GAN's convolutions and group
+//! norms, and the prior's GELU and rotary embedding.
 //!
 //! burn's flex convolution repacks the weight for every 512-pixel tile, converts the input to
 //! channels-last on one thread and scatters its output; its group norm is six passes over memory
@@ -8,12 +8,14 @@
 //! decode; the GELU about a fifth of the prior's forward, the rotary embedding (a product with a
 //! flipped view, which burn walks value by value) a tenth. Here a convolution is one matrix
 //! product per band of output rows (or per kernel tap), read from and written to channels-first
-//! memory, and a group norm with its SiLU, a GELU or a rotation one parallel pass. Only where no
-//! gradient is needed: a plain (non-autodiff) CPU device and f32 tensors; every other device, and
-//! training, keeps burn's ops (the same formulas).
+//! memory, and a group norm with its SiLU, a GELU or a rotation one parallel pass. Most apply only
+//! where no gradient is needed (`applies`: a plain CPU device, f32); those in `extension` are
+//! operations of burn's CPU backend with their own backward pass, so training uses them too
+//! (`on_cpu`). Every other device keeps burn's ops (the same formulas).
 
 pub mod conv;
 mod exp;
+mod extension;
 mod gelu;
 mod norm;
 mod rotary;
@@ -25,10 +27,16 @@ pub use rotary::rotate_pairs;
 
 use burn::tensor::{DType, Tensor, TensorData};
 
-/// Whether `x` lives where these kernels apply: the plain CPU device, in f32.
+/// Whether `x` lives where the inference kernels apply: the plain CPU device, in f32.
 pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
-    let device = x.device();
-    x.dtype() == DType::F32 && !device.is_autodiff() && device == crate::device::cpu()
+    on_cpu(x) && !x.device().is_autodiff()
+}
+
+/// Whether `x` is an f32 tensor on the CPU device, with or without autodiff: where the kernels
+/// of `extension`, which carry their own backward pass, apply.
+pub fn on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
+    // Device equality ignores autodiff.
+    x.dtype() == DType::F32 && x.device() == crate::device::cpu()
 }
 
 /// The values of a tensor, in its (contiguous, row-major) order.
