@@ -15,11 +15,30 @@ use burn::tensor::{Tensor, TensorData};
 pub trait CpuKernels: Backend {
     /// `0.5 x (1 + erf(x / sqrt 2))` of every value.
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x W + b` for `x` `[rows, d_in]` and burn's `[d_in, d_out]` weight.
+    fn linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `x W`, the same without a bias.
+    fn linear_unbiased(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::gelu(x.into_dispatch()))
+}
+
+/// `linear.forward(x)` for an f32 `x` `[rows, d_in]` on the CPU device, with or without autodiff.
+pub fn linear(linear: &burn::nn::Linear, x: Tensor<2>) -> Tensor<2> {
+    let (x, weight) = (x.into_dispatch(), linear.weight.val().into_dispatch());
+    Tensor::from_dispatch(match &linear.bias {
+        Some(bias) => <Dispatch as CpuKernels>::linear(x, weight, bias.val().into_dispatch()),
+        None => <Dispatch as CpuKernels>::linear_unbiased(x, weight),
+    })
 }
 
 /// The values of a Flex tensor in row-major order (copied only when it is a strided view).
@@ -32,13 +51,31 @@ fn contiguous(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 
 /// A Flex tensor with `like`'s shape holding `values`.
 fn shaped_like(like: &FlexTensor, values: Vec<f32>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, like.layout().shape().clone()))
+    shaped(values, like.layout().shape().to_vec())
+}
+
+fn shaped(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `[d_in, d_out]` of a linear layer's weight.
+fn weight_dims(weight: &FlexTensor) -> (usize, usize) {
+    let shape = weight.layout().shape();
+    (shape[0], shape[1])
 }
 
 impl CpuKernels for Flex {
     fn gelu(x: FlexTensor) -> FlexTensor {
         let out = super::gelu::gelu_values(&contiguous(&x));
         shaped_like(&x, out)
+    }
+
+    fn linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_flex(x, weight, Some(bias))
+    }
+
+    fn linear_unbiased(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        linear_flex(x, weight, None)
     }
 }
 
@@ -60,9 +97,58 @@ impl Backward<Flex, 1> for GeluBackward {
     }
 }
 
+fn linear_flex(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
+    let (d_in, d_out) = weight_dims(&weight);
+    let bias = bias.as_ref().map(contiguous);
+    let out = super::linear::forward(
+        &contiguous(&x),
+        &contiguous(&weight),
+        bias.as_deref(),
+        d_in,
+        d_out,
+    );
+    let rows = x.layout().shape()[0];
+    shaped(out, vec![rows, d_out])
+}
+
+/// Parents: the input, the weight and, when N = 3, the bias.
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<const N: usize> Backward<Flex, N> for LinearBackward {
+    /// The input and the weight.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let (x_node, weight_node) = (parents.next().flatten(), parents.next().flatten());
+        let bias_node = parents.next().flatten();
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, weight) = ops.state;
+        let (d_in, d_out) = weight_dims(&weight);
+        let grad_values = contiguous(&grad);
+        if let Some(node) = x_node {
+            let dx = super::linear::input_grad(&grad_values, &contiguous(&weight), d_in, d_out);
+            grads.register::<Flex>(node.id, shaped_like(&x, dx));
+        }
+        if let Some(node) = weight_node {
+            let dw = super::linear::weight_grad(&contiguous(&x), &grad_values, d_in, d_out);
+            grads.register::<Flex>(node.id, shaped_like(&weight, dw));
+        }
+        if let Some(node) = bias_node {
+            let db = super::linear::bias_grad(&grad_values, d_out);
+            grads.register::<Flex>(node.id, shaped(db, vec![d_out]));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let input = x.primitive().clone();
                 let out = Flex::gelu(input.clone());
@@ -71,14 +157,56 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::gelu(x.into_primitive())),
         }
     }
+
+    fn linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let bias = Some(bias.into_primitive());
+        match LinearBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = linear_flex(x.clone(), weight.clone(), bias);
+                prep.finish((x, weight), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(linear_flex(x, weight, bias)),
+        }
+    }
+
+    fn linear_unbiased(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        match LinearBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = linear_flex(x.clone(), weight.clone(), None);
+                prep.finish((x, weight), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(linear_flex(x, weight, None)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::nn::LinearConfig;
     use burn::tensor::{Distribution, Tensor};
 
     /// `sum(f(x) * w)` and its gradient in x, on the autodiff CPU device.
-    fn value_and_grad(x: &Tensor<3>, w: &Tensor<3>, f: fn(Tensor<3>) -> Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    fn value_and_grad(
+        x: &Tensor<3>,
+        w: &Tensor<3>,
+        f: fn(Tensor<3>) -> Tensor<3>,
+    ) -> (Tensor<3>, Tensor<3>) {
         let x = x.clone().require_grad();
         let y = f(x.clone());
         let grads = (y.clone() * w.clone()).sum().backward();
@@ -100,5 +228,34 @@ mod tests {
         assert!(max_diff(ours, burns) < 1e-6);
         let diff = max_diff(ours_grad, burns_grad);
         assert!(diff < 2e-6, "gradient max |diff| {diff}");
+    }
+
+    #[test]
+    fn linear_and_its_gradients_equal_burns_under_autodiff() {
+        let device = crate::device::cpu().autodiff();
+        for bias in [true, false] {
+            let layer = LinearConfig::new(37, 53).with_bias(bias).init(&device);
+            let x = Tensor::<2>::random([70, 37], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<2>::random([70, 53], Distribution::Normal(0.0, 1.0), &device);
+            let grads_of = |y: Tensor<2>, x: &Tensor<2>| {
+                let grads = (y.clone() * w.clone()).sum().backward();
+                let dx = x.grad(&grads).unwrap();
+                let dw = layer.weight.grad(&grads).unwrap();
+                let db = layer.bias.as_ref().map(|b| b.grad(&grads).unwrap());
+                (y.inner(), dx, dw, db)
+            };
+            let x1 = x.clone().require_grad();
+            let ours = grads_of(super::linear(&layer, x1.clone()), &x1);
+            let x2 = x.clone().require_grad();
+            let burns = grads_of(layer.forward(x2.clone()), &x2);
+            let diff = |a: Tensor<2>, b: Tensor<2>| -> f32 { (a - b).abs().max().into_scalar() };
+            assert!(diff(ours.0, burns.0) < 1e-4, "output");
+            assert!(diff(ours.1, burns.1) < 1e-4, "input gradient");
+            assert!(diff(ours.2, burns.2) < 1e-4, "weight gradient");
+            if let (Some(a), Some(b)) = (ours.3, burns.3) {
+                let d: f32 = (a - b).abs().max().into_scalar();
+                assert!(d < 1e-4, "bias gradient {d}");
+            }
+        }
     }
 }

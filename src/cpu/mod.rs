@@ -17,11 +17,14 @@ pub mod conv;
 mod exp;
 mod extension;
 mod gelu;
+mod linear;
+mod matrix;
 mod norm;
 mod rotary;
 
 pub use conv::conv2d;
 pub use gelu::gelu;
+pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu};
 pub use rotary::rotate_pairs;
 

@@ -11,10 +11,10 @@ use burn::tensor::{Device, Tensor};
 /// `linear` over every row of `x` `[B, N, D]` as one `[B*N, D]` matrix product. burn keeps a
 /// batched product when N fills its row tiles (the full-resolution levels' N = 64), and the CPU
 /// backend then repacks the weight for every batch element in a single-threaded product each;
-/// one tall product packs it once and splits across the cores.
+/// one tall product packs it once and splits across the cores (on the CPU, `crate::cpu::linear`).
 pub fn linear_rows(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     let [b, n, d] = x.dims();
-    let out = linear.forward(x.reshape([b * n, d]));
+    let out = crate::cpu::linear(linear, x.reshape([b * n, d]));
     let width = out.dims()[1];
     out.reshape([b, n, width])
 }
