@@ -25,6 +25,14 @@ pub trait CpuKernels: Backend {
 
     /// `x W`, the same without a bias.
     fn linear_unbiased(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Layer normalisation over the last dimension, then `* gamma + beta`.
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -39,6 +47,21 @@ pub fn linear(linear: &burn::nn::Linear, x: Tensor<2>) -> Tensor<2> {
         Some(bias) => <Dispatch as CpuKernels>::linear(x, weight, bias.val().into_dispatch()),
         None => <Dispatch as CpuKernels>::linear_unbiased(x, weight),
     })
+}
+
+/// Layer normalisation (`super::layer_norm`) of an f32 tensor on the CPU device.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f32,
+) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    ))
 }
 
 /// The values of a Flex tensor in row-major order (copied only when it is a strided view).
@@ -76,6 +99,53 @@ impl CpuKernels for Flex {
 
     fn linear_unbiased(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
         linear_flex(x, weight, None)
+    }
+
+    fn layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f32) -> FlexTensor {
+        let (out, _) = layer_norm_flex(&x, &gamma, &beta, epsilon);
+        out
+    }
+}
+
+/// The output and, for the backward pass, the normalised input and each row's 1 / std.
+fn layer_norm_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f32,
+) -> (FlexTensor, (FlexTensor, Vec<f32>)) {
+    let (gamma, beta) = (contiguous(gamma), contiguous(beta));
+    let (x_hat, inv_std) = super::layer_norm::normalise(&contiguous(x), gamma.len(), epsilon);
+    let out = super::layer_norm::scale_shift(&x_hat, &gamma, &beta);
+    (shaped_like(x, out), (shaped_like(x, x_hat), inv_std))
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    /// The normalised input, each row's 1 / std, and gamma.
+    type State = (FlexTensor, Vec<f32>, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, gamma_node, beta_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_hat, inv_std, gamma) = ops.state;
+        let (dx, dgamma, dbeta) = super::layer_norm::backward(
+            &contiguous(&grad),
+            &contiguous(&x_hat),
+            &inv_std,
+            &contiguous(&gamma),
+        );
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, shaped_like(&x_hat, dx));
+        }
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, shaped_like(&gamma, dgamma));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Flex>(node.id, shaped_like(&gamma, dbeta));
+        }
     }
 }
 
@@ -194,6 +264,31 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(linear_flex(x, weight, None)),
         }
     }
+
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        match LayerNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, (x_hat, inv_std)) = layer_norm_flex(&x, &gamma, &beta, epsilon);
+                prep.finish((x_hat, inv_std, gamma), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::layer_norm(x, gamma, beta, epsilon)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -257,5 +352,40 @@ mod tests {
                 assert!(d < 1e-4, "bias gradient {d}");
             }
         }
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_equal_burns_under_autodiff() {
+        let device = crate::device::cpu().autodiff();
+        let mut norm = burn::nn::LayerNormConfig::new(48).init(&device);
+        // Parameters away from their 1 and 0 start, so that their gradients and their part in the
+        // input's show.
+        let random = |mean| Tensor::random([48], Distribution::Normal(mean, 0.5), &device);
+        norm.gamma = burn::module::Param::from_tensor(random(1.0));
+        norm.beta = Some(burn::module::Param::from_tensor(random(0.0)));
+        let x = Tensor::<3>::random([4, 33, 48], Distribution::Normal(2.0, 3.0), &device);
+        let w = Tensor::<3>::random([4, 33, 48], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                crate::cpu::layer_norm(&norm, x.clone())
+            } else {
+                norm.forward(x.clone())
+            };
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let beta = norm.beta.as_ref().unwrap();
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                norm.gamma.grad(&grads).unwrap(),
+                beta.grad(&grads).unwrap(),
+            )
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert!(max_diff(ours.0, burns.0) < 1e-5, "output");
+        assert!(max_diff(ours.1, burns.1) < 1e-5, "input gradient");
+        let d = |a: Tensor<1>, b: Tensor<1>| -> f32 { (a - b).abs().max().into_scalar() };
+        assert!(d(ours.2, burns.2) < 1e-4, "gamma gradient");
+        assert!(d(ours.3, burns.3) < 1e-4, "beta gradient");
     }
 }

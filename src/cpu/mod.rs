@@ -17,6 +17,7 @@ pub mod conv;
 mod exp;
 mod extension;
 mod gelu;
+mod layer_norm;
 mod linear;
 mod matrix;
 mod norm;
@@ -24,6 +25,7 @@ mod rotary;
 
 pub use conv::conv2d;
 pub use gelu::gelu;
+pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu};
 pub use rotary::rotate_pairs;

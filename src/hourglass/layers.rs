@@ -2,7 +2,7 @@
 //! separate context, for attention resampling) and a GELU feed-forward.
 
 use super::rotary::Rotary2d;
-use crate::cpu::gelu;
+use crate::cpu::{gelu, layer_norm};
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
@@ -120,8 +120,8 @@ impl Layer {
         let x = x.clone()
             + self
                 .attn
-                .forward(self.attn_norm.forward(x), context, rotary);
-        x.clone() + self.ff.forward(self.ff_norm.forward(x))
+                .forward(layer_norm(&self.attn_norm, x), context, rotary);
+        x.clone() + self.ff.forward(layer_norm(&self.ff_norm, x))
     }
 }
 

@@ -190,7 +190,8 @@ impl Prior {
             train_width: self.grid_width,
         };
         let x = self.hourglass(x, grid);
-        linear_rows(&self.to_logits, self.transformer.norm_out.forward(x))
+        let x = crate::cpu::layer_norm(&self.transformer.norm_out, x);
+        linear_rows(&self.to_logits, x)
     }
 
     fn hourglass(&self, mut x: Tensor<3>, mut grid: Grid) -> Tensor<3> {
