@@ -33,6 +33,9 @@ pub trait CpuKernels: Backend {
         beta: FloatTensor<Self>,
         epsilon: f32,
     ) -> FloatTensor<Self>;
+
+    /// Softmax over the last dimension of `x * scale`.
+    fn scaled_softmax(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -62,6 +65,22 @@ pub fn layer_norm<const D: usize>(
         beta.into_dispatch(),
         epsilon,
     ))
+}
+
+/// `softmax(x * scale)` over the last dimension of an f32 tensor on the CPU device.
+pub fn scaled_softmax<const D: usize>(x: Tensor<D>, scale: f32) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::scaled_softmax(
+        x.into_dispatch(),
+        scale,
+    ))
+}
+
+/// The last dimension of a Flex tensor.
+fn last_dim(x: &FlexTensor) -> usize {
+    *x.layout()
+        .shape()
+        .last()
+        .expect("a tensor of rank one or more")
 }
 
 /// The values of a Flex tensor in row-major order (copied only when it is a strided view).
@@ -104,6 +123,30 @@ impl CpuKernels for Flex {
     fn layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f32) -> FlexTensor {
         let (out, _) = layer_norm_flex(&x, &gamma, &beta, epsilon);
         out
+    }
+
+    fn scaled_softmax(x: FlexTensor, scale: f32) -> FlexTensor {
+        let out = super::softmax::forward(&contiguous(&x), last_dim(&x), scale);
+        shaped_like(&x, out)
+    }
+}
+
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    /// The output and the scale.
+    type State = (FlexTensor, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            let (y, scale) = ops.state;
+            let dx =
+                super::softmax::backward(&contiguous(&y), &contiguous(&grad), last_dim(&y), scale);
+            grads.register::<Flex>(parent.id, shaped_like(&y, dx));
+        }
     }
 }
 
@@ -289,6 +332,22 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::layer_norm(x, gamma, beta, epsilon)),
         }
     }
+
+    fn scaled_softmax(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        match SoftmaxBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::scaled_softmax(x.into_primitive(), scale);
+                prep.finish((out.clone(), scale), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::scaled_softmax(x.into_primitive(), scale))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -387,5 +446,27 @@ mod tests {
         let d = |a: Tensor<1>, b: Tensor<1>| -> f32 { (a - b).abs().max().into_scalar() };
         assert!(d(ours.2, burns.2) < 1e-4, "gamma gradient");
         assert!(d(ours.3, burns.3) < 1e-4, "beta gradient");
+    }
+
+    #[test]
+    fn scaled_softmax_and_its_gradient_equal_burns_under_autodiff() {
+        let device = crate::device::cpu().autodiff();
+        let shape = [2, 3, 17, 40];
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 4.0), &device);
+        let w = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                crate::cpu::scaled_softmax(x.clone(), 0.3)
+            } else {
+                burn::tensor::activation::softmax(x.clone().mul_scalar(0.3), 3)
+            };
+            let grads = (y.clone() * w.clone()).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (ours, burns) = (run(true), run(false));
+        let d = |a: Tensor<4>, b: Tensor<4>| -> f32 { (a - b).abs().max().into_scalar() };
+        assert!(d(ours.0, burns.0) < 1e-6, "output");
+        assert!(d(ours.1, burns.1) < 1e-6, "gradient");
     }
 }

@@ -22,6 +22,7 @@ mod linear;
 mod matrix;
 mod norm;
 mod rotary;
+mod softmax;
 
 pub use conv::conv2d;
 pub use gelu::gelu;
@@ -29,6 +30,7 @@ pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu};
 pub use rotary::rotate_pairs;
+pub use softmax::scaled_softmax;
 
 use burn::tensor::{DType, Tensor, TensorData};
 

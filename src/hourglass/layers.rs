@@ -2,10 +2,9 @@
 //! separate context, for attention resampling) and a GELU feed-forward.
 
 use super::rotary::Rotary2d;
-use crate::cpu::{gelu, layer_norm};
+use crate::cpu::{gelu, layer_norm, scaled_softmax};
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 /// `linear` over every row of `x` `[B, N, D]` as one `[B*N, D]` matrix product. burn keeps a
@@ -65,10 +64,9 @@ impl Attention {
             Some(rotary) => (rotary.apply(q), rotary.apply(k)),
             None => (q, k),
         };
-        let scores = q
-            .mul_scalar((self.dim_head as f64).powf(-0.5))
-            .matmul(k.swap_dims(2, 3));
-        let out = softmax(scores, 3).matmul(v);
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let weights = scaled_softmax(scores, (self.dim_head as f32).powf(-0.5));
+        let out = weights.matmul(v);
         linear_rows(&self.to_out, out.swap_dims(1, 2).reshape([b, n, inner]))
     }
 }
