@@ -36,6 +36,14 @@ pub trait CpuKernels: Backend {
 
     /// Softmax over the last dimension of `x * scale`.
     fn scaled_softmax(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+
+    /// The rotary embedding's rotation of `x` `[B, heads, N, d]` by `cos` and `signed_sin`
+    /// `[N, rot_dim]` (`super::rotary`).
+    fn rotate_pairs(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        signed_sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -72,6 +80,16 @@ pub fn scaled_softmax<const D: usize>(x: Tensor<D>, scale: f32) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::scaled_softmax(
         x.into_dispatch(),
         scale,
+    ))
+}
+
+/// The rotary rotation (`super::rotary`) of an f32 tensor on the CPU device; `cos` and
+/// `signed_sin` are constants (no gradient flows into them).
+pub fn rotate_pairs(x: Tensor<4>, cos: Tensor<2>, signed_sin: Tensor<2>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::rotate_pairs(
+        x.into_dispatch(),
+        cos.into_dispatch(),
+        signed_sin.into_dispatch(),
     ))
 }
 
@@ -128,6 +146,37 @@ impl CpuKernels for Flex {
     fn scaled_softmax(x: FlexTensor, scale: f32) -> FlexTensor {
         let out = super::softmax::forward(&contiguous(&x), last_dim(&x), scale);
         shaped_like(&x, out)
+    }
+
+    fn rotate_pairs(x: FlexTensor, cos: FlexTensor, signed_sin: FlexTensor) -> FlexTensor {
+        rotate_flex(&x, &cos, &contiguous(&signed_sin))
+    }
+}
+
+/// Rotates `x` `[B, heads, N, d]` by the `[N, rot_dim]` tables (`signed_sin` negated: back).
+fn rotate_flex(x: &FlexTensor, cos: &FlexTensor, signed_sin: &[f32]) -> FlexTensor {
+    let shape = x.layout().shape();
+    let (n, d) = (shape[2], shape[3]);
+    let rot_dim = last_dim(cos);
+    let out = super::rotary::rotate(&contiguous(x), n, d, &contiguous(cos), signed_sin, rot_dim);
+    shaped_like(x, out)
+}
+
+#[derive(Debug)]
+struct RotaryBackward;
+
+impl Backward<Flex, 1> for RotaryBackward {
+    /// The two tables.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            let (cos, signed_sin) = ops.state;
+            let back: Vec<f32> = contiguous(&signed_sin).iter().map(|s| -s).collect();
+            grads.register::<Flex>(parent.id, rotate_flex(&grad, &cos, &back));
+        }
     }
 }
 
@@ -345,6 +394,27 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::scaled_softmax(x.into_primitive(), scale))
+            }
+        }
+    }
+
+    fn rotate_pairs(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        signed_sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (cos, signed_sin) = (cos.into_primitive(), signed_sin.into_primitive());
+        match RotaryBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::rotate_pairs(x.into_primitive(), cos.clone(), signed_sin.clone());
+                prep.finish((cos, signed_sin), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::rotate_pairs(x.into_primitive(), cos, signed_sin))
             }
         }
     }

@@ -14,8 +14,6 @@ pub struct Rotary2d {
     rot_dim: usize,
     /// `[rot_dim, rot_dim]`: the permutation that swaps each pair (`pair_swap`).
     swap: Tensor<2>,
-    /// The same values on the host, for the CPU kernel (`crate::cpu::rotate_pairs`).
-    host: (Vec<f32>, Vec<f32>),
 }
 
 /// Rotary channels of a head: at most 64.
@@ -77,22 +75,27 @@ impl Rotary2d {
         }
         let shape = [height * width, rot_dim];
         Self {
-            cos: Tensor::from_data(TensorData::new(cos.clone(), shape), device),
-            signed_sin: Tensor::from_data(TensorData::new(sin.clone(), shape), device),
+            cos: Tensor::from_data(TensorData::new(cos, shape), device),
+            signed_sin: Tensor::from_data(TensorData::new(sin, shape), device),
             rot_dim,
             swap: Tensor::from_data(TensorData::new(pair_swap(rot_dim), [rot_dim; 2]), device),
-            host: (cos, sin),
         }
     }
 
     /// Rotates `x` `[B, heads, N, dim_head]`: pairs (2m, 2m+1) of the first `rot_dim` channels,
-    /// (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin): `x cos + swap(x) signed_sin`. On the plain
-    /// CPU one pass of `crate::cpu::rotate_pairs`; elsewhere (training, GPUs) burn's ops.
+    /// (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin): `x cos + swap(x) signed_sin`. On the CPU
+    /// one pass of `crate::cpu::rotate_pairs` (one more for the gradient); elsewhere burn's ops.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let r = self.rot_dim;
-        if crate::cpu::applies(&x) {
-            return crate::cpu::rotate_pairs(x, &self.host.0, &self.host.1, r);
+        if crate::cpu::on_cpu(&x) {
+            let (cos, sin) = (self.cos.clone(), self.signed_sin.clone());
+            return crate::cpu::rotate_pairs(x, cos, sin);
         }
+        self.apply_with_ops(x)
+    }
+
+    /// `apply` by burn's tensor ops, for every device.
+    pub fn apply_with_ops(&self, x: Tensor<4>) -> Tensor<4> {
+        let r = self.rot_dim;
         let [b, h, n, d] = x.dims();
         let rotated = x.clone().narrow(3, 0, r);
         let cos = self.cos.clone().reshape([1, 1, n, r]);
