@@ -102,10 +102,27 @@ fn last_dim(x: &FlexTensor) -> usize {
 }
 
 /// The values of a Flex tensor in row-major order (copied only when it is a strided view).
-fn contiguous(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+fn contiguous(x: &FlexTensor) -> Values<'_> {
     match x.as_slice::<f32>() {
-        Some(values) => std::borrow::Cow::Borrowed(values),
-        None => std::borrow::Cow::Owned(x.to_contiguous().as_slice::<f32>().unwrap().to_vec()),
+        Some(values) => Values::Borrowed(values),
+        None => Values::Copied(x.to_contiguous()),
+    }
+}
+
+/// A tensor's values: its own memory, or a contiguous copy of a strided view.
+enum Values<'a> {
+    Borrowed(&'a [f32]),
+    Copied(FlexTensor),
+}
+
+impl std::ops::Deref for Values<'_> {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            Values::Borrowed(values) => values,
+            Values::Copied(x) => x.as_slice::<f32>().expect("a contiguous f32 copy"),
+        }
     }
 }
 

@@ -24,29 +24,24 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// GELU of every value.
 pub fn gelu_values(x: &[f32]) -> Vec<f32> {
-    let mut out = x.to_vec();
-    out.par_chunks_mut(CHUNK).for_each(|chunk| {
-        for v in chunk {
-            *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
-        }
-    });
-    out
+    x.par_iter()
+        .with_min_len(CHUNK)
+        .map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2)))
+        .collect()
 }
 
 /// The gradient through GELU: `grad * (Phi(x) + x phi(x))`, Phi and phi the standard normal's
 /// distribution and density. The density's e^(-x^2/2) is the one erf(x / sqrt 2) computes.
 pub fn gelu_grad(x: &[f32], grad: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), grad.len(), "one gradient per value");
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
-        .for_each(|(out, (x, grad))| {
-            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
-                let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
-                *o = g * (0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss);
-            }
-        });
-    out
+    x.par_iter()
+        .zip(grad)
+        .with_min_len(CHUNK)
+        .map(|(&x, &g)| {
+            let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
+            g * (0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss)
+        })
+        .collect()
 }
 
 /// erf(x) = 1 - (a1 t + ... + a5 t^5) e^(-x^2), t = 1 / (1 + p |x|), odd in x.

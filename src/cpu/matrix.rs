@@ -48,23 +48,74 @@ pub fn multiply(
     n: usize,
     parallel: bool,
 ) {
-    assert!(lhs.holds(m, k) && rhs.holds(k, n));
     assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len());
+    // SAFETY: the assert keeps every element of the [m, n] block inside `dst`.
+    unsafe {
+        gemm_into(
+            lhs,
+            rhs,
+            dst.as_mut_ptr(),
+            dst_row_stride,
+            m,
+            k,
+            n,
+            true,
+            parallel,
+        )
+    }
+}
+
+/// `lhs [m, k] x rhs [k, n]` as a new dense `[m, n]` matrix, computed in parallel and written
+/// once: no zeroing pass before the product.
+pub fn product(lhs: Matrix, rhs: Matrix, m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(m * n);
+    if k == 0 {
+        out.resize(m * n, 0.0);
+        return out;
+    }
+    // SAFETY: the product writes every element of the [m, n] block (it reads none: `read_dst`
+    // is false), all within the capacity; only then is the length set.
+    unsafe {
+        gemm_into(lhs, rhs, out.as_mut_ptr(), n, m, k, n, false, true);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `read_dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads when `read_dst`) at `i * dst_row_stride + j` for
+/// every `i < m`, `j < n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_into(
+    lhs: Matrix,
+    rhs: Matrix,
+    dst: *mut f32,
+    dst_row_stride: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    read_dst: bool,
+    parallel: bool,
+) {
+    assert!(lhs.holds(m, k) && rhs.holds(k, n));
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every index the strides reach inside the three slices.
+    // SAFETY: the assert keeps every index the operands' strides reach inside their slices; the
+    // caller vouches for `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_row_stride as isize,
-            true,
+            read_dst,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,

@@ -22,24 +22,20 @@ pub fn rotate(
     signed_sin: &[f32],
     rot_dim: usize,
 ) -> Vec<f32> {
-    let mut data = x.to_vec();
-    // One task per (batch, head): its N rows of d channels.
-    data.par_chunks_mut(n * d).for_each(|rows| {
-        for (position, row) in rows.chunks_mut(d).enumerate() {
-            let cos = &cos[position * rot_dim..][..rot_dim];
-            let sin = &signed_sin[position * rot_dim..][..rot_dim];
-            for ((pair, c), s) in row[..rot_dim]
-                .chunks_exact_mut(2)
-                .zip(cos.chunks_exact(2))
-                .zip(sin.chunks_exact(2))
-            {
-                let (x0, x1) = (pair[0], pair[1]);
-                pair[0] = x0 * c[0] + x1 * s[0];
-                pair[1] = x1 * c[1] + x0 * s[1];
+    assert!(d % 2 == 0 && rot_dim % 2 == 0 && rot_dim <= d);
+    // Each value from itself and its pair's other half (index ^ 1: rows start at even indices).
+    (0..x.len())
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .map(|i| {
+            let channel = i % d;
+            if channel >= rot_dim {
+                return x[i];
             }
-        }
-    });
-    data
+            let table = (i / d % n) * rot_dim + channel;
+            x[i] * cos[table] + x[i ^ 1] * signed_sin[table]
+        })
+        .collect()
 }
 
 #[cfg(test)]
