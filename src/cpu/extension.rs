@@ -5,7 +5,7 @@
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
@@ -187,13 +187,11 @@ impl Backward<Flex, 1> for RotaryBackward {
     type State = (FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(parent) = parent {
-            let (cos, signed_sin) = ops.state;
+        let (cos, signed_sin) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let back: Vec<f32> = contiguous(&signed_sin).iter().map(|s| -s).collect();
-            grads.register::<Flex>(parent.id, rotate_flex(&grad, &cos, &back));
-        }
+            rotate_flex(&grad, &cos, &back)
+        });
     }
 }
 
@@ -205,14 +203,12 @@ impl Backward<Flex, 1> for SoftmaxBackward {
     type State = (FlexTensor, f32);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(parent) = parent {
-            let (y, scale) = ops.state;
+        let (y, scale) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let dx =
                 super::softmax::backward(&contiguous(&y), &contiguous(&grad), last_dim(&y), scale);
-            grads.register::<Flex>(parent.id, shaped_like(&y, dx));
-        }
+            shaped_like(&y, dx)
+        });
     }
 }
 
@@ -266,13 +262,13 @@ impl Backward<Flex, 1> for GeluBackward {
     type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(parent) = parent {
-            let x = ops.state;
-            let dx = super::gelu::gelu_grad(&contiguous(&x), &contiguous(&grad));
-            grads.register::<Flex>(parent.id, shaped_like(&x, dx));
-        }
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            shaped_like(
+                &x,
+                super::gelu::gelu_grad(&contiguous(&x), &contiguous(&grad)),
+            )
+        });
     }
 }
 
