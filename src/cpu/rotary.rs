@@ -22,7 +22,7 @@ pub fn rotate(
     signed_sin: &[f32],
     rot_dim: usize,
 ) -> Vec<f32> {
-    assert!(d % 2 == 0 && rot_dim % 2 == 0 && rot_dim <= d);
+    assert!(d.is_multiple_of(2) && rot_dim.is_multiple_of(2) && rot_dim <= d);
     // Each value from itself and its pair's other half (index ^ 1: rows start at even indices).
     (0..x.len())
         .into_par_iter()
