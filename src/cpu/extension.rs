@@ -44,6 +44,15 @@ pub trait CpuKernels: Backend {
         cos: FloatTensor<Self>,
         signed_sin: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// `softmax(scale * q kᵀ) v` over `[B, heads, N, d]` queries and `[B, heads, M, d]` keys and
+    /// values, as `[B, N, heads * d]` rows (`super::attention`).
+    fn attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        scale: f32,
+    ) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -93,12 +102,45 @@ pub fn rotate_pairs(x: Tensor<4>, cos: Tensor<2>, signed_sin: Tensor<2>) -> Tens
     ))
 }
 
+/// Attention (`super::attention`) of f32 tensors on the CPU device, with or without autodiff.
+pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, scale: f32) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+        scale,
+    ))
+}
+
 /// The last dimension of a Flex tensor.
 fn last_dim(x: &FlexTensor) -> usize {
     *x.layout()
         .shape()
         .last()
         .expect("a tensor of rank one or more")
+}
+
+/// `x` itself when its strides are all positive (any layout the kernels can read in place),
+/// otherwise a contiguous copy.
+fn readable(x: FlexTensor) -> FlexTensor {
+    if x.layout().has_positive_strides() {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
+/// A rank-4 Flex tensor (of positive strides: `readable`) as blocks of its last two dimensions.
+fn heads(x: &FlexTensor) -> super::attention::Heads<'_> {
+    let layout = x.layout();
+    let dims = |v: &[usize]| -> [usize; 4] { v.try_into().expect("a rank-4 tensor") };
+    let strides: Vec<usize> = layout.strides().iter().map(|&s| s as usize).collect();
+    super::attention::Heads {
+        data: x.storage::<f32>(),
+        offset: layout.start_offset(),
+        strides: dims(&strides),
+        shape: dims(layout.shape()),
+    }
 }
 
 /// The values of a Flex tensor in row-major order (copied only when it is a strided view).
@@ -167,6 +209,47 @@ impl CpuKernels for Flex {
 
     fn rotate_pairs(x: FlexTensor, cos: FlexTensor, signed_sin: FlexTensor) -> FlexTensor {
         rotate_flex(&x, &cos, &contiguous(&signed_sin))
+    }
+
+    fn attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, scale: f32) -> FlexTensor {
+        let (q, k, v) = (readable(q), readable(k), readable(v));
+        attention_flex(&q, &k, &v, scale).0
+    }
+}
+
+/// The output `[B, N, heads * d]` and the weights for the backward pass.
+fn attention_flex(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    scale: f32,
+) -> (FlexTensor, Vec<f32>) {
+    let [batch, h, n, d] = heads(q).shape;
+    let (out, weights) = super::attention::forward(heads(q), heads(k), heads(v), scale);
+    (shaped(out, vec![batch, n, h * d]), weights)
+}
+
+/// Parents: the queries, keys and values.
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    /// The queries, keys and values (`readable`), the weights and the scale.
+    type State = (FlexTensor, FlexTensor, FlexTensor, Vec<f32>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [q_node, k_node, v_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (q, k, v, weights, scale) = ops.state;
+        let grad = contiguous(&grad);
+        let grad_rows = super::attention::Heads::merged_rows(&grad, heads(&q).shape);
+        let (dq, dk, dv) =
+            super::attention::backward(heads(&q), heads(&k), heads(&v), &weights, grad_rows, scale);
+        for (node, values, like) in [(q_node, dq, &q), (k_node, dk, &k), (v_node, dv, &v)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, shaped_like(like, values));
+            }
+        }
     }
 }
 
@@ -429,6 +512,31 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::rotate_pairs(x.into_primitive(), cos, signed_sin))
             }
+        }
+    }
+
+    fn attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        let nodes = [q.node(), k.node(), v.node()];
+        let (q, k, v) = (
+            readable(q.into_primitive()),
+            readable(k.into_primitive()),
+            readable(v.into_primitive()),
+        );
+        match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, weights) = attention_flex(&q, &k, &v, scale);
+                prep.finish((q, k, v, weights, scale), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(attention_flex(&q, &k, &v, scale).0),
         }
     }
 }

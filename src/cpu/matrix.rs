@@ -65,6 +65,41 @@ pub fn multiply(
     }
 }
 
+/// `dst [m, n] = lhs [m, k] x rhs [k, n]`, `dst`'s rows `dst_row_stride` apart: written, not read.
+#[allow(clippy::too_many_arguments)]
+pub fn overwrite(
+    lhs: Matrix,
+    rhs: Matrix,
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    parallel: bool,
+) {
+    assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len());
+    if k == 0 {
+        for row in dst.chunks_mut(dst_row_stride).take(m) {
+            row[..n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the assert keeps every element of the [m, n] block inside `dst`.
+    unsafe {
+        gemm_into(
+            lhs,
+            rhs,
+            dst.as_mut_ptr(),
+            dst_row_stride,
+            m,
+            k,
+            n,
+            false,
+            parallel,
+        )
+    }
+}
+
 /// `lhs [m, k] x rhs [k, n]` as a new dense `[m, n]` matrix, computed in parallel and written
 /// once: no zeroing pass before the product.
 pub fn product(lhs: Matrix, rhs: Matrix, m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -88,7 +123,7 @@ pub fn product(lhs: Matrix, rhs: Matrix, m: usize, k: usize, n: usize) -> Vec<f3
 /// `dst` must be valid for writes (and reads when `read_dst`) at `i * dst_row_stride + j` for
 /// every `i < m`, `j < n`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_into(
+pub(super) unsafe fn gemm_into(
     lhs: Matrix,
     rhs: Matrix,
     dst: *mut f32,

@@ -13,6 +13,7 @@
 //! operations of burn's CPU backend with their own backward pass, so training uses them too
 //! (`on_cpu`). Every other device keeps burn's ops (the same formulas).
 
+mod attention;
 pub mod conv;
 mod exp;
 mod extension;
@@ -24,6 +25,7 @@ mod norm;
 mod rotary;
 mod softmax;
 
+pub use attention::attention;
 pub use conv::conv2d;
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;

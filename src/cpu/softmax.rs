@@ -25,38 +25,42 @@ fn rows_per_task(d: usize) -> usize {
 
 /// Each row of `d` values: `exp(s x - max) / sum`.
 pub fn forward(x: &[f32], d: usize, scale: f32) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    let per = rows_per_task(d) * d;
-    out.par_chunks_mut(per)
-        .zip(x.par_chunks(per))
-        .for_each(|(out, x)| {
-            for (out, x) in out.chunks_mut(d).zip(x.chunks(d)) {
-                let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-                let mut sum = 0.0f32;
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = exp(v * scale - max);
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                out.iter_mut().for_each(|o| *o *= inv);
-            }
-        });
+    let mut out = x.to_vec();
+    out.par_chunks_mut(rows_per_task(d) * d)
+        .for_each(|rows| forward_in_place(rows, d, scale));
     out
 }
 
 /// The gradient in `x` from the output `y` and its gradient: `scale * y (grad - sum(grad y))`.
 pub fn backward(y: &[f32], grad: &[f32], d: usize, scale: f32) -> Vec<f32> {
-    let mut out = vec![0.0f32; y.len()];
+    let mut out = grad.to_vec();
     let per = rows_per_task(d) * d;
     out.par_chunks_mut(per)
-        .zip(y.par_chunks(per).zip(grad.par_chunks(per)))
-        .for_each(|(out, (y, grad))| {
-            for ((out, y), g) in out.chunks_mut(d).zip(y.chunks(d)).zip(grad.chunks(d)) {
-                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                for ((o, y), g) in out.iter_mut().zip(y).zip(g) {
-                    *o = scale * y * (g - dot);
-                }
-            }
-        });
+        .zip(y.par_chunks(per))
+        .for_each(|(grad, y)| backward_in_place(grad, y, d, scale));
     out
+}
+
+/// `forward` of the rows of `x` (`d` values each) in place, on the calling thread.
+pub fn forward_in_place(x: &mut [f32], d: usize, scale: f32) {
+    for row in x.chunks_mut(d) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = exp(*v * scale - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// `backward` in place: each row of `grad` becomes the gradient in `x`, on the calling thread.
+pub fn backward_in_place(grad: &mut [f32], y: &[f32], d: usize, scale: f32) {
+    for (g, y) in grad.chunks_mut(d).zip(y.chunks(d)) {
+        let dot: f32 = y.iter().zip(g.iter()).map(|(y, g)| y * g).sum();
+        for (g, y) in g.iter_mut().zip(y) {
+            *g = scale * y * (*g - dot);
+        }
+    }
 }

@@ -64,10 +64,15 @@ impl Attention {
             Some(rotary) => (rotary.apply(q), rotary.apply(k)),
             None => (q, k),
         };
-        let scores = q.matmul(k.swap_dims(2, 3));
-        let weights = scaled_softmax(scores, (self.dim_head as f32).powf(-0.5));
-        let out = weights.matmul(v);
-        linear_rows(&self.to_out, out.swap_dims(1, 2).reshape([b, n, inner]))
+        let scale = (self.dim_head as f32).powf(-0.5);
+        let out = if crate::cpu::on_cpu(&q) {
+            // One operation that reads the heads in place and writes merged rows.
+            crate::cpu::attention(q, k, v, scale)
+        } else {
+            let weights = scaled_softmax(q.matmul(k.swap_dims(2, 3)), scale);
+            weights.matmul(v).swap_dims(1, 2).reshape([b, n, inner])
+        };
+        linear_rows(&self.to_out, out)
     }
 }
 
