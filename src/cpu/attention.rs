@@ -66,6 +66,13 @@ struct Shared(*mut f32);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
+impl Shared {
+    /// The pointer `offset` elements on (a method, so that closures capture the whole `Shared`).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// The attention output `[B, N, heads * dim_head]` and the weights `P` `[B, heads, N, M]`.
 pub fn forward(q: Heads, k: Heads, v: Heads, scale: f32) -> (Vec<f32>, Vec<f32>) {
     let [batch, heads, n, dh] = q.shape;
@@ -86,12 +93,11 @@ pub fn forward(q: Heads, k: Heads, v: Heads, scale: f32) -> (Vec<f32>, Vec<f32>)
             let start = b * n * inner + h * dh;
             // SAFETY: block (b, h) of the output is rows b * N .. (b + 1) * N, columns h * dh ..
             // (h + 1) * dh of the `[B * N, inner]` matrix: inside `out` and no other task's.
-            let shared = shared;
             unsafe {
                 gemm_into(
                     Matrix::dense(p, m),
                     v.block(i),
-                    shared.0.add(start),
+                    shared.at(start),
                     inner,
                     n,
                     m,
