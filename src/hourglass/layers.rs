@@ -42,9 +42,11 @@ impl Attention {
         }
     }
 
+    /// `[B, N, k * dim_head]` rows as `[B, k, N, dim_head]` heads (a view).
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [b, n, _] = x.dims();
-        x.reshape([b, n, self.heads, self.dim_head]).swap_dims(1, 2)
+        let [b, n, width] = x.dims();
+        x.reshape([b, n, width / self.dim_head, self.dim_head])
+            .swap_dims(1, 2)
     }
 
     /// `x` `[B, N, D]` attends to `context` `[B, M, D]` (itself when None); rotary only without context.
@@ -57,9 +59,11 @@ impl Attention {
         let [b, n, _] = x.dims();
         let inner = self.heads * self.dim_head;
         let q = self.split_heads(linear_rows(&self.to_q, x.clone()));
-        let kv = linear_rows(&self.to_kv, context.unwrap_or(x));
-        let k = self.split_heads(kv.clone().narrow(2, 0, inner));
-        let v = self.split_heads(kv.narrow(2, inner, inner));
+        // Keys and values as 2 * heads heads of one view, then split: narrowing the rows first
+        // would make burn copy both halves to split their heads.
+        let kv = self.split_heads(linear_rows(&self.to_kv, context.unwrap_or(x)));
+        let k = kv.clone().narrow(1, 0, self.heads);
+        let v = kv.narrow(1, self.heads, self.heads);
         let (q, k) = match rotary {
             Some(rotary) => (rotary.apply(q), rotary.apply(k)),
             None => (q, k),
