@@ -48,21 +48,7 @@ pub fn multiply(
     n: usize,
     parallel: bool,
 ) {
-    assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len());
-    // SAFETY: the assert keeps every element of the [m, n] block inside `dst`.
-    unsafe {
-        gemm_into(
-            lhs,
-            rhs,
-            dst.as_mut_ptr(),
-            dst_row_stride,
-            m,
-            k,
-            n,
-            true,
-            parallel,
-        )
-    }
+    block_product(lhs, rhs, dst, dst_row_stride, [m, k, n], true, parallel);
 }
 
 /// `dst [m, n] = lhs [m, k] x rhs [k, n]`, `dst`'s rows `dst_row_stride` apart: written, not read.
@@ -77,10 +63,25 @@ pub fn overwrite(
     n: usize,
     parallel: bool,
 ) {
+    block_product(lhs, rhs, dst, dst_row_stride, [m, k, n], false, parallel);
+}
+
+/// The product into the `[m, n]` block of `dst`, added to it when `accumulate`.
+fn block_product(
+    lhs: Matrix,
+    rhs: Matrix,
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+    parallel: bool,
+) {
     assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len());
     if k == 0 {
-        for row in dst.chunks_mut(dst_row_stride).take(m) {
-            row[..n].fill(0.0);
+        if !accumulate {
+            for row in dst.chunks_mut(dst_row_stride).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
@@ -94,7 +95,7 @@ pub fn overwrite(
             m,
             k,
             n,
-            false,
+            accumulate,
             parallel,
         )
     }
