@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the second-generation built-in generator: four emoji styles with labels.
 #   1. the styles (scripts/fetch-emoji-styles.sh), beside the built-in Twemoji;
-#   2. the VQ-GAN on all four, started from the built-in one (configs/vqgan-emoji-styles.toml);
+#   2. the VQ-GAN on all four, started from the built-in one (configs/vqgan-emoji-styles.toml; its result
+#      is committed as models/emoji-styles-vqgan and used unless RETRAIN_VQGAN=1);
 #   3. latents with labels: the train split with mirror images, and the held-out split;
 #   4. the labelled prior (configs/prior-emoji-styles.toml);
 #   5. the bundle (f16) with its sampler defaults, then its held-out figures;
@@ -24,13 +25,20 @@ scripts/fetch-emoji-styles.sh "$styles"
 
 resume_flag() { [ -f "$1/checkpoint/latest" ] && echo --resume || true; }
 
-if [ -f "$work/vqgan/checkpoint/latest" ]; then vq=(--resume); else vq=(--config configs/vqgan-emoji-styles.toml --init models/emoji); fi
-$sundae vqgan train "${device[@]}" --data "$data" "${vq[@]}" --run "$work/vqgan" --bundle "$work/vqgan-bundle" --force
-$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data "$data" --split train --flip --out "$work/latents"
-$sundae encode "${device[@]}" --vqgan "$work/vqgan-bundle" --data "$data" --split validation --out "$work/latents-validation"
+# The tokenizer: the committed one (models/emoji-styles-vqgan, this config's run, f16) unless
+# RETRAIN_VQGAN=1 asks for the run itself (about 45 minutes on a 2-core CPU).
+if [ -z "${RETRAIN_VQGAN:-}" ] && [ -f models/emoji-styles-vqgan/vqgan.safetensors ]; then
+  vqgan=models/emoji-styles-vqgan
+else
+  if [ -f "$work/vqgan/checkpoint/latest" ]; then vq=(--resume); else vq=(--config configs/vqgan-emoji-styles.toml --init models/emoji); fi
+  $sundae vqgan train "${device[@]}" --data "$data" "${vq[@]}" --run "$work/vqgan" --bundle "$work/vqgan-bundle" --force
+  vqgan=$work/vqgan-bundle
+fi
+$sundae encode "${device[@]}" --vqgan "$vqgan" --data "$data" --split train --flip --out "$work/latents"
+$sundae encode "${device[@]}" --vqgan "$vqgan" --data "$data" --split validation --out "$work/latents-validation"
 if [ -f "$work/prior/checkpoint/latest" ]; then pr=(--resume); else pr=(--config configs/prior-emoji-styles.toml); fi
-$sundae train "${device[@]}" --latents "$work/latents" "${pr[@]}" --run "$work/prior" --vqgan "$work/vqgan-bundle"
-$sundae bundle --vqgan "$work/vqgan-bundle" --prior "$work/prior" --out "$out" --half --force
+$sundae train "${device[@]}" --latents "$work/latents" "${pr[@]}" --run "$work/prior" --vqgan "$vqgan"
+$sundae bundle --vqgan "$vqgan" --prior "$work/prior" --out "$out" --half --force
 cat > "$out/sampling.toml" <<'TOML'
 # Sampler defaults for this model (flags win): the reference's annealed temperature and update share.
 steps = 60
@@ -45,7 +53,7 @@ for size in 256 1024; do
   if [ -f "$run/checkpoint/latest" ]; then dec=(--resume)
   elif [ "$size" = 1024 ]; then dec=(--config configs/decoder-emoji-1024.toml --init "$out/decoders/256")
   else dec=(--config configs/decoder-emoji-256.toml); fi
-  $sundae vqgan train-decoder "${device[@]}" --data "$data" --vqgan "$work/vqgan-bundle" "${dec[@]}" --run "$run"
+  $sundae vqgan train-decoder "${device[@]}" --data "$data" --vqgan "$vqgan" "${dec[@]}" --run "$run"
   $sundae vqgan add-decoder --run "$run" --bundle "$out" --half --force
   $sundae vqgan reconstruct "${device[@]}" --vqgan "$out" --data "$data:validation" --max 100 \
     --render-size "$size" --out "$work/decoder-$size-validation.png" --force
