@@ -5,7 +5,8 @@
 # and one SUNDAE training step of the emoji configuration (batch 32, T = 2, AdamW, gradient norm
 # clipped; Rust: `sundae bench train`, random weights of the bundle's shape; PyTorch: the twin on
 # the bundle's weights; the same work, not the same numbers: the draws differ); the bundle's VQ-GAN
-# decode of 16 grids (twin: scripts/torch_vqgan.py, images compared); and, unless FFHQ=0, the
+# decode of 16 grids (twin: scripts/torch_vqgan.py, images compared); one VQ-GAN training step of the
+# emoji configuration (`sundae bench vqgan-train`, batch 8); and, unless FFHQ=0, the
 # ffhq1024 configuration with random weights (written once by `sundae bench prior --save-bundle`,
 # loaded by both sides): the prior's forward at batch 1 and one 1024x1024 decode (minutes a round).
 # Prints one table of Rust/PyTorch time ratios (median of the rounds, and their spread).
@@ -117,6 +118,14 @@ for round in $(seq "$rounds"); do
 done
 row "training step b32 T2" "-"
 decode_rows "$bundle" 16 "$rounds" "$repeats" "vqgan decode b16"
+
+# One VQ-GAN training step of the emoji configuration (batch 8; L1 and the VQ loss, Adam; its
+# discriminator starts after its last step): Rust random weights of the shape, PyTorch the bundle's.
+for round in $(seq "$rounds"); do
+  record "$("$sundae" bench vqgan-train --config emoji --batch 8 --steps "$repeats" 2>/dev/null | tail -1)" \
+    "$("$python" scripts/torch_vqgan.py "$bundle" --train --batch 8 --repeats "$repeats" --threads "$threads")"
+done
+row "vqgan training b8" "-"
 
 if [ "${FFHQ:-1}" != 0 ]; then
   "$sundae" bench prior --config ffhq1024 --batch 1 --repeats 1 --save-bundle "$work/ffhq1024" >/dev/null 2>&1

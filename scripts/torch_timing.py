@@ -9,11 +9,11 @@ import time
 import torch
 
 
-def arguments(output_flag, output_help):
+def arguments(output_flag, output_help, tokens_required=True):
     """BUNDLE --tokens T.npy [OUTPUT_FLAG OUT.npy] [--repeats N] [--threads N]; the caller adds its own."""
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle")
-    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--tokens", required=tokens_required)
     ap.add_argument(output_flag, help=output_help)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)

@@ -702,6 +702,22 @@ enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// VQ-GAN training steps alone: seconds per step (encode, quantise, decode, the losses on at step 0,
+    /// backward, Adam) on random images, and peak memory (scripts/bench-vs-torch.sh).
+    VqganTrain {
+        /// emoji (the shipped configs/vqgan-emoji.toml, built in) or a VQ-GAN training config.
+        #[arg(long, default_value = "emoji")]
+        config: String,
+        /// Images per step [default: the configuration's batch_size].
+        #[arg(long, value_parser = at_least_one())]
+        batch: Option<usize>,
+        /// Timed steps after one untimed step.
+        #[arg(long, default_value_t = 3, value_parser = at_least_one())]
+        steps: usize,
+        /// Compute device.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Share of positions where two token-grid .npy files agree (e.g. a GPU and a CPU sample, same seed).
     Agreement {
         /// First token grids.
@@ -999,6 +1015,17 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             device: d,
         }) => Box::new(commands::bench::bench_train(
+            &config,
+            batch,
+            steps,
+            &device::parse(&d)?,
+        )?),
+        Command::Bench(BenchCommand::VqganTrain {
+            config,
+            batch,
+            steps,
+            device: d,
+        }) => Box::new(commands::bench::bench_vqgan_train(
             &config,
             batch,
             steps,

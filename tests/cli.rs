@@ -259,3 +259,28 @@ fn help_explains_every_command() {
     }
     assert!(ok(&["vqgan", "decode", "--help"]).contains("--any-size"));
 }
+
+#[test]
+fn vqgan_training_steps_are_timed_for_the_config_given() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/vqgan-tiny.toml");
+    let out = ok(&[
+        "bench",
+        "vqgan-train",
+        "--config",
+        s(&config),
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(json["network"], "VQ-GAN", "{out}");
+    assert_eq!(json["batch"], 2, "{out}");
+    assert_eq!(json["seconds"].as_array().unwrap().len(), 2, "{out}");
+    assert!(json["unroll_steps"].is_null(), "{out}");
+    let err = fails(&["bench", "vqgan-train", "--config", "no-such-config"]);
+    assert!(
+        err.contains("is neither emoji nor a readable VQ-GAN training config"),
+        "{err}"
+    );
+}

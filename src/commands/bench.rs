@@ -377,10 +377,14 @@ fn train_config(name: &str) -> Result<PriorTrainConfig> {
     Ok(config)
 }
 
+/// What `sundae bench train` and `sundae bench vqgan-train` report: seconds per training step.
 pub struct TrainSteps {
+    /// The network trained: "prior" or "VQ-GAN".
+    pub network: &'static str,
     pub config: String,
     pub batch: usize,
-    pub unroll_steps: usize,
+    /// The prior's unrolled passes per step (none for the VQ-GAN).
+    pub unroll_steps: Option<usize>,
     pub parameters: usize,
     /// Every timed step, in order.
     pub seconds: Vec<f64>,
@@ -390,12 +394,16 @@ pub struct TrainSteps {
 impl fmt::Display for TrainSteps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (best, median) = best_and_median(&self.seconds);
+        let unroll = self
+            .unroll_steps
+            .map(|t| format!(", T = {t}"))
+            .unwrap_or_default();
         write!(
             f,
-            "prior training step {}: batch {}, T = {}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} steps ({:.1} grids/s), peak {:.0} MiB\n{}",
+            "{} training step {}: batch {}{unroll}, {:.1}M parameters, best {:.4} s, median {:.4} s over {} steps ({:.1} items/s), peak {:.0} MiB\n{}",
+            self.network,
             self.config,
             self.batch,
-            self.unroll_steps,
             self.parameters as f64 / 1e6,
             best,
             median,
@@ -403,11 +411,26 @@ impl fmt::Display for TrainSteps {
             self.batch as f64 / median,
             self.peak_mib,
             serde_json::json!({
-                "config": self.config, "batch": self.batch, "unroll_steps": self.unroll_steps,
-                "seconds": self.seconds, "best": best, "median": median, "peak_mib": self.peak_mib,
+                "network": self.network, "config": self.config, "batch": self.batch,
+                "unroll_steps": self.unroll_steps, "seconds": self.seconds, "best": best,
+                "median": median, "peak_mib": self.peak_mib,
             })
         )
     }
+}
+
+/// Times `steps` calls of `step` after one untimed call, from a reset memory peak.
+fn time_steps(steps: usize, mut step: impl FnMut() -> Result<()>) -> Result<(Vec<f64>, f64)> {
+    crate::bench::reset_peak_memory();
+    let mut seconds = Vec::with_capacity(steps);
+    for i in 0..=steps {
+        let start = std::time::Instant::now();
+        step()?;
+        if i > 0 {
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok((seconds, crate::bench::peak_memory_mib()))
 }
 
 /// `sundae bench train`: times SUNDAE training steps (corruption, the unrolled passes, backward,
@@ -434,21 +457,57 @@ pub fn bench_train(
     let batch = LabelledBatch { grids, labels };
     let autodiff = device.clone().autodiff();
     let mut trainer = PriorTrainer::new(&train, &autodiff);
-    crate::bench::reset_peak_memory();
-    let mut seconds = Vec::with_capacity(steps);
-    for step in 0..=steps {
-        let start = std::time::Instant::now();
-        trainer.step(&batch)?;
-        if step > 0 {
-            seconds.push(start.elapsed().as_secs_f64());
-        }
-    }
+    let (seconds, peak_mib) = time_steps(steps, || trainer.step(&batch).map(drop))?;
     Ok(TrainSteps {
+        network: "prior",
         config: config.to_string(),
         batch: b,
-        unroll_steps: train.train.unroll_steps,
+        unroll_steps: Some(train.train.unroll_steps),
         parameters: train.model.parameter_count(),
         seconds,
-        peak_mib: crate::bench::peak_memory_mib(),
+        peak_mib,
+    })
+}
+
+/// `sundae bench vqgan-train`: times VQ-GAN training steps (encode, quantise, decode, the losses its
+/// configuration turns on at step 0, backward, Adam) of a configuration (`emoji`, the shipped
+/// configs/vqgan-emoji.toml, built in, or a path) on random images, after one untimed step.
+pub fn bench_vqgan_train(
+    config: &str,
+    batch: Option<usize>,
+    steps: usize,
+    device: &Device,
+) -> Result<TrainSteps> {
+    use crate::vqgan::train::{VqGanTrainConfig, VqGanTrainer};
+    use burn::tensor::{Tensor, TensorData};
+    let mut train: VqGanTrainConfig = match config {
+        "emoji" => toml::from_str(include_str!("../../configs/vqgan-emoji.toml"))
+            .expect("the shipped configuration parses"),
+        path => VqGanTrainConfig::read(Path::new(path)).with_context(|| {
+            format!("'{path}' is neither emoji nor a readable VQ-GAN training config")
+        })?,
+    };
+    if let Some(batch) = batch {
+        train.train.run.batch_size = batch;
+    }
+    let (m, b) = (&train.model, train.train.run.batch_size);
+    let shape = [b, m.in_channels, m.resolution, m.resolution];
+    let mut rng = crate::train::SplitMix::new(7);
+    let pixels = (0..shape.iter().product::<usize>())
+        .map(|_| rng.next_f32() * 2.0 - 1.0)
+        .collect::<Vec<f32>>();
+    let autodiff = device.clone().autodiff();
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), &autodiff);
+    let mut trainer = VqGanTrainer::new(&train, &autodiff);
+    let parameters = burn::module::Module::num_params(&trainer.model);
+    let (seconds, peak_mib) = time_steps(steps, || trainer.step(images.clone()).map(drop))?;
+    Ok(TrainSteps {
+        network: "VQ-GAN",
+        config: config.to_string(),
+        batch: b,
+        unroll_steps: None,
+        parameters,
+        seconds,
+        peak_mib,
     })
 }
