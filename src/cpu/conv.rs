@@ -4,11 +4,11 @@
 //! rows of every channel in place, the bias preloaded.
 
 use super::matrix::{Matrix, multiply};
-use super::{applies, tensor, values};
+use super::{applies, conv_grad, on_cpu, tensor, values};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// Floats of patch matrix per band: small enough to stay in cache-sized pieces at 1024x1024,
@@ -50,47 +50,52 @@ fn convolve(
     padding: [(usize, usize); 2],
     upsample: usize,
 ) -> Tensor<4> {
-    if !applies(&x) || conv.groups != 1 || conv.dilation != [1, 1] {
-        let x = if upsample == 2 {
-            crate::vqgan::blocks::nearest_x2(x)
-        } else {
-            x
-        };
-        let options =
-            ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-        return burn::tensor::module::conv2d(
-            x,
-            conv.weight.val(),
-            conv.bias.as_ref().map(|b| b.val()),
-            options,
-        );
-    }
-    let [batch, c_in, h_in, w_in] = x.dims();
-    let (h, w) = (h_in * upsample, w_in * upsample);
     let [c_out, _, kh, kw] = conv.weight.dims();
-    let geometry = Geometry {
-        c_in,
-        h,
-        w,
-        upsample,
-        kh,
-        kw,
-        stride: conv.stride,
-        top: padding[0].0,
-        left: padding[1].0,
-        h_out: (h + padding[0].0 + padding[0].1 - kh) / conv.stride[0] + 1,
-        w_out: (w + padding[1].0 + padding[1].1 - kw) / conv.stride[1] + 1,
+    let plain =
+        conv.groups == 1 && conv.dilation == [1, 1] && conv.weight.val().dtype() == DType::F32;
+    if plain && applies(&x) {
+        let [batch, c_in, h_in, w_in] = x.dims();
+        let g = Geometry::new([c_in, h_in, w_in], upsample, [kh, kw], conv.stride, padding);
+        let weight = values(conv.weight.val());
+        let bias = conv.bias.as_ref().map(|b| values(b.val()));
+        let output = forward(&values(x), batch, &weight, bias.as_deref(), &g);
+        return tensor(output, [batch, c_out, g.h_out, g.w_out]);
+    }
+    if plain && on_cpu(&x) && conv_grad::covers([kh, kw], conv.stride, padding) {
+        // Training on the CPU: the same kernel, with its own backward pass.
+        return super::extension::conv2d(conv, x, padding, upsample);
+    }
+    let x = if upsample == 2 {
+        crate::vqgan::blocks::nearest_x2(x)
+    } else {
+        x
     };
-    let input = values(x);
-    let weight = values(conv.weight.val());
-    let bias = conv.bias.as_ref().map(|b| values(b.val()));
-    let plane_out = geometry.h_out * geometry.w_out;
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    burn::tensor::module::conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// The convolution of `batch` images `[C_in, H_in, W_in]` (row-major `input`) by `weight`
+/// `[C_out, C_in, kh, kw]` (plus `bias`), as `[batch, C_out, H_out, W_out]` values.
+pub(super) fn forward(
+    input: &[f32],
+    batch: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+) -> Vec<f32> {
+    let plane_out = g.h_out * g.w_out;
+    let c_out = weight.len() / (g.c_in * g.kh * g.kw);
     let mut output = vec![0.0f32; batch * c_out * plane_out];
     let image = |(input, output): (&[f32], &mut [f32]), parallel: bool| {
-        convolve_image(input, &weight, bias.as_deref(), output, &geometry, parallel)
+        convolve_image(input, weight, bias, output, g, parallel)
     };
     let pairs = input
-        .chunks(c_in * h_in * w_in)
+        .chunks(g.c_in * g.h * g.w / (g.upsample * g.upsample))
         .zip(output.chunks_mut(c_out * plane_out));
     if batch >= rayon::current_num_threads() {
         // Enough images to keep every thread busy: one image per task, serial products.
@@ -101,26 +106,56 @@ fn convolve(
     } else {
         pairs.for_each(|p| image(p, true));
     }
-    tensor(output, [batch, c_out, geometry.h_out, geometry.w_out])
+    output
 }
 
 /// Shapes of one convolution.
-struct Geometry {
-    c_in: usize,
+pub(super) struct Geometry {
+    pub(super) c_in: usize,
     /// The input's size once enlarged `upsample` times (1: as it is).
-    h: usize,
-    w: usize,
-    upsample: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    top: usize,
-    left: usize,
-    h_out: usize,
-    w_out: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) upsample: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) stride: [usize; 2],
+    pub(super) top: usize,
+    pub(super) left: usize,
+    pub(super) h_out: usize,
+    pub(super) w_out: usize,
 }
 
 impl Geometry {
+    /// The geometry of a `[kh, kw]` kernel over `[C_in, H_in, W_in]` images enlarged `upsample`
+    /// times, padded `[(top, bottom), (left, right)]`.
+    pub(super) fn new(
+        [c_in, h_in, w_in]: [usize; 3],
+        upsample: usize,
+        [kh, kw]: [usize; 2],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+    ) -> Self {
+        let (h, w) = (h_in * upsample, w_in * upsample);
+        Self {
+            c_in,
+            h,
+            w,
+            upsample,
+            kh,
+            kw,
+            stride,
+            top: padding[0].0,
+            left: padding[1].0,
+            h_out: (h + padding[0].0 + padding[0].1 - kh) / stride[0] + 1,
+            w_out: (w + padding[1].0 + padding[1].1 - kw) / stride[1] + 1,
+        }
+    }
+
+    /// The padded input's size `(Hp, Wp)` for a stride-1 convolution.
+    pub(super) fn padded_size(&self) -> (usize, usize) {
+        (self.h_out + self.kh - 1, self.w_out + self.kw - 1)
+    }
+
     /// Whether the input itself is the patch matrix (a 1x1 kernel, stride 1, no padding).
     fn is_pointwise(&self) -> bool {
         self.kh == 1
@@ -202,37 +237,10 @@ fn convolve_shifted(
     g: &Geometry,
     parallel: bool,
 ) {
-    let (hp, wp) = (g.h_out + g.kh - 1, g.w_out + g.kw - 1);
+    let (hp, wp) = g.padded_size();
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
-    // The last tap's wasted columns of the last row run kw - 1 values past the last plane.
-    let mut padded = vec![0.0f32; g.c_in * hp * wp + g.kw - 1];
-    let up = g.upsample;
-    let pad_plane = |(dst, src): (&mut [f32], &[f32])| {
-        for (y, row) in src.chunks(g.w / up).enumerate() {
-            for dy in 0..up {
-                let dst = &mut dst[(y * up + dy + g.top) * wp + g.left..][..g.w];
-                if up == 1 {
-                    dst.copy_from_slice(row);
-                } else {
-                    for (pixels, &v) in dst.chunks_mut(up).zip(row) {
-                        pixels.fill(v);
-                    }
-                }
-            }
-        }
-    };
-    let planes = padded
-        .chunks_mut(hp * wp)
-        .zip(input.chunks(g.h * g.w / (up * up)));
-    if parallel {
-        planes
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .for_each(pad_plane);
-    } else {
-        planes.for_each(pad_plane);
-    }
+    let padded = padded_input(input, g, parallel);
     let taps = g.kh * g.kw;
     let rows_per_band = (BAND_FLOATS / (c_out * wp)).clamp(1, g.h_out);
     let mut wide = vec![0.0f32; c_out * rows_per_band * wp];
@@ -260,6 +268,41 @@ fn convolve_shifted(
             }
         }
     }
+}
+
+/// One image `[C_in, H_in, W_in]` zero-padded (and enlarged, when asked) for a stride-1
+/// convolution: `[C_in, Hp, Wp]` (`Geometry::padded_size`), plus the kw - 1 values that the last
+/// tap's wasted columns of the last row run past the last plane.
+pub(super) fn padded_input(input: &[f32], g: &Geometry, parallel: bool) -> Vec<f32> {
+    let (hp, wp) = g.padded_size();
+    let mut padded = vec![0.0f32; g.c_in * hp * wp + g.kw - 1];
+    let up = g.upsample;
+    let pad_plane = |(dst, src): (&mut [f32], &[f32])| {
+        for (y, row) in src.chunks(g.w / up).enumerate() {
+            for dy in 0..up {
+                let dst = &mut dst[(y * up + dy + g.top) * wp + g.left..][..g.w];
+                if up == 1 {
+                    dst.copy_from_slice(row);
+                } else {
+                    for (pixels, &v) in dst.chunks_mut(up).zip(row) {
+                        pixels.fill(v);
+                    }
+                }
+            }
+        }
+    };
+    let planes = padded
+        .chunks_mut(hp * wp)
+        .zip(input.chunks(g.h * g.w / (up * up)));
+    if parallel {
+        planes
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(pad_plane);
+    } else {
+        planes.for_each(pad_plane);
+    }
+    padded
 }
 
 /// One row of the patch matrix: input channel, kernel row and column `row` (in that order, as the

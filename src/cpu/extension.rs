@@ -53,6 +53,36 @@ pub trait CpuKernels: Backend {
         v: FloatTensor<Self>,
         scale: f32,
     ) -> FloatTensor<Self>;
+
+    /// Group norm of `x` `[B, C, H, W]` in `groups` groups, then `* gamma + beta` per channel and,
+    /// when `silu`, a SiLU (`super::norm`).
+    fn group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+        silu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// The stride-1 convolution (`super::conv`) of `x` `[B, C_in, H, W]` enlarged `upsample`
+    /// times (nearest neighbour), padded `[top, bottom, left, right]`, by `weight` `[C_out, C_in,
+    /// kh, kw]`, plus `bias`.
+    fn conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FloatTensor<Self>;
+
+    /// The same without a bias.
+    fn conv2d_unbiased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -110,6 +140,47 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, scale: f32) -> Tensor
         v.into_dispatch(),
         scale,
     ))
+}
+
+/// Group norm (and SiLU) of an f32 tensor on the CPU device, with or without autodiff.
+pub fn group_norm(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    epsilon: f64,
+    silu: bool,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::group_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        groups,
+        epsilon,
+        silu,
+    ))
+}
+
+/// `conv`'s weights over `x` enlarged `upsample` times and padded `[(top, bottom), (left,
+/// right)]`, stride 1, for f32 tensors on the CPU device, with or without autodiff.
+pub fn conv2d(
+    conv: &burn::nn::conv::Conv2d,
+    x: Tensor<4>,
+    [(top, bottom), (left, right)]: [(usize, usize); 2],
+    upsample: usize,
+) -> Tensor<4> {
+    let padding = [top, bottom, left, right];
+    let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
+    Tensor::from_dispatch(match &conv.bias {
+        Some(bias) => <Dispatch as CpuKernels>::conv2d(
+            x,
+            weight,
+            bias.val().into_dispatch(),
+            padding,
+            upsample,
+        ),
+        None => <Dispatch as CpuKernels>::conv2d_unbiased(x, weight, padding, upsample),
+    })
 }
 
 /// The last dimension of a Flex tensor.
@@ -214,6 +285,36 @@ impl CpuKernels for Flex {
     fn attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, scale: f32) -> FlexTensor {
         let (q, k, v) = (readable(q), readable(k), readable(v));
         attention_flex(&q, &k, &v, scale).0
+    }
+
+    fn group_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        groups: usize,
+        epsilon: f64,
+        silu: bool,
+    ) -> FlexTensor {
+        group_norm_flex(&x, &gamma, &beta, groups, epsilon, silu)
+    }
+
+    fn conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FlexTensor {
+        conv_flex(&x, &weight, Some(&bias), padding, upsample)
+    }
+
+    fn conv2d_unbiased(
+        x: FlexTensor,
+        weight: FlexTensor,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FlexTensor {
+        conv_flex(&x, &weight, None, padding, upsample)
     }
 }
 
@@ -400,6 +501,128 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
     }
 }
 
+fn group_norm_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    groups: usize,
+    epsilon: f64,
+    silu: bool,
+) -> FlexTensor {
+    let g = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
+    let mut data = contiguous(x).to_vec();
+    let (gamma, beta) = (contiguous(gamma), contiguous(beta));
+    if silu {
+        super::norm::normalize_values(&mut data, &gamma, &beta, &g, super::norm::silu_value);
+    } else {
+        super::norm::normalize_values(&mut data, &gamma, &beta, &g, |v| v);
+    }
+    shaped_like(x, data)
+}
+
+/// Parents: the input, gamma and beta.
+#[derive(Debug)]
+struct GroupNormBackward;
+
+impl Backward<Flex, 3> for GroupNormBackward {
+    /// The input, gamma, beta, the group count, epsilon and whether a SiLU follows.
+    type State = (FlexTensor, FlexTensor, FlexTensor, usize, f64, bool);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, gamma_node, beta_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, gamma, beta, groups, epsilon, silu) = ops.state;
+        let g = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
+        let (dx, dgamma, dbeta) = super::norm::backward(
+            &contiguous(&x),
+            &contiguous(&grad),
+            &contiguous(&gamma),
+            &contiguous(&beta),
+            &g,
+            silu,
+        );
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, shaped_like(&x, dx));
+        }
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, shaped_like(&gamma, dgamma));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Flex>(node.id, shaped_like(&beta, dbeta));
+        }
+    }
+}
+
+/// The geometry of a stride-1 convolution of `x` by `weight`, and the batch size.
+fn conv_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    [top, bottom, left, right]: [usize; 4],
+    upsample: usize,
+) -> (super::conv::Geometry, usize) {
+    let (shape, kernel) = (x.layout().shape(), weight.layout().shape());
+    let g = super::conv::Geometry::new(
+        [shape[1], shape[2], shape[3]],
+        upsample,
+        [kernel[2], kernel[3]],
+        [1, 1],
+        [(top, bottom), (left, right)],
+    );
+    (g, shape[0])
+}
+
+fn conv_flex(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    padding: [usize; 4],
+    upsample: usize,
+) -> FlexTensor {
+    let (g, batch) = conv_geometry(x, weight, padding, upsample);
+    let c_out = weight.layout().shape()[0];
+    let bias = bias.map(contiguous);
+    let out = super::conv::forward(
+        &contiguous(x),
+        batch,
+        &contiguous(weight),
+        bias.as_deref(),
+        &g,
+    );
+    shaped(out, vec![batch, c_out, g.h_out, g.w_out])
+}
+
+/// Parents: the input, the weight and, when N = 3, the bias.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<const N: usize> Backward<Flex, N> for ConvBackward {
+    /// The input, the weight, the padding and the enlargement.
+    type State = (FlexTensor, FlexTensor, [usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let (x_node, weight_node) = (parents.next().flatten(), parents.next().flatten());
+        let bias_node = parents.next().flatten();
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, weight, padding, upsample) = ops.state;
+        let (g, batch) = conv_geometry(&x, &weight, padding, upsample);
+        let c_out = weight.layout().shape()[0];
+        let grad_values = contiguous(&grad);
+        if let Some(node) = x_node {
+            let dx = super::conv_grad::input_grad(&grad_values, batch, &contiguous(&weight), &g);
+            grads.register::<Flex>(node.id, shaped_like(&x, dx));
+        }
+        if let Some(node) = weight_node {
+            let dw = super::conv_grad::weight_grad(&contiguous(&x), &grad_values, batch, c_out, &g);
+            grads.register::<Flex>(node.id, shaped_like(&weight, dw));
+        }
+        if let Some(node) = bias_node {
+            let db = super::conv_grad::bias_grad(&grad_values, c_out, &g);
+            grads.register::<Flex>(node.id, shaped(db, vec![c_out]));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match GeluBackward
@@ -539,11 +762,81 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(attention_flex(&q, &k, &v, scale).0),
         }
     }
+
+    fn group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+        silu: bool,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        match GroupNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = group_norm_flex(&x, &gamma, &beta, groups, epsilon, silu);
+                prep.finish((x, gamma, beta, groups, epsilon, silu), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(group_norm_flex(&x, &gamma, &beta, groups, epsilon, silu))
+            }
+        }
+    }
+
+    fn conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let bias = bias.into_primitive();
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = conv_flex(&x, &weight, Some(&bias), padding, upsample);
+                prep.finish((x, weight, padding, upsample), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(conv_flex(&x, &weight, Some(&bias), padding, upsample))
+            }
+        }
+    }
+
+    fn conv2d_unbiased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        padding: [usize; 4],
+        upsample: usize,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = conv_flex(&x, &weight, None, padding, upsample);
+                prep.finish((x, weight, padding, upsample), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(conv_flex(&x, &weight, None, padding, upsample))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use burn::nn::LinearConfig;
+    use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Distribution, Tensor};
 
     /// `sum(f(x) * w)` and its gradient in x, on the autodiff CPU device.
@@ -659,5 +952,126 @@ mod tests {
         let d = |a: Tensor<4>, b: Tensor<4>| -> f32 { (a - b).abs().max().into_scalar() };
         assert!(d(ours.0, burns.0) < 1e-6, "output");
         assert!(d(ours.1, burns.1) < 1e-6, "gradient");
+    }
+
+    #[test]
+    fn convolutions_and_their_gradients_equal_burns_under_autodiff() {
+        use burn::nn::PaddingConfig2d;
+        use burn::nn::conv::Conv2dConfig;
+        let device = crate::device::cpu().autodiff();
+        // (batch, c_in, c_out, h, w, kernel, padding, enlarged, bias): 3x3 "same" with one image
+        // (parallel products) and three (parallel images), 1x1, an odd kernel with uneven
+        // padding, taming's Upsample (nearest x2 then 3x3), no bias.
+        let cases = [
+            (1, 4, 6, 9, 7, [3, 3], [(1, 1), (1, 1)], false, true),
+            (3, 4, 6, 9, 7, [3, 3], [(1, 1), (1, 1)], false, true),
+            (3, 5, 7, 6, 6, [1, 1], [(0, 0), (0, 0)], false, true),
+            (2, 3, 2, 7, 5, [5, 3], [(2, 1), (0, 1)], false, false),
+            (2, 4, 5, 5, 6, [3, 3], [(1, 1), (1, 1)], true, true),
+            (1, 4, 5, 5, 6, [3, 3], [(1, 1), (1, 1)], true, false),
+        ];
+        for (batch, c_in, c_out, h, w, kernel, padding, enlarged, bias) in cases {
+            let [(top, bottom), (left, right)] = padding;
+            let conv = Conv2dConfig::new([c_in, c_out], kernel)
+                .with_padding(PaddingConfig2d::Explicit(top, left, bottom, right))
+                .with_bias(bias)
+                .init(&device);
+            let x =
+                Tensor::<4>::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let [h_out, w_out] = if enlarged { [2 * h, 2 * w] } else { [h, w] };
+            let (h_out, w_out) = (
+                h_out + padding[0].0 + padding[0].1 + 1 - kernel[0],
+                w_out + padding[1].0 + padding[1].1 + 1 - kernel[1],
+            );
+            let target = Tensor::<4>::random(
+                [batch, c_out, h_out, w_out],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let run = |ours: bool| {
+                let x = x.clone().require_grad();
+                let y = if ours && enlarged {
+                    crate::cpu::conv::conv2d_nearest_x2(&conv, x.clone())
+                } else if ours {
+                    crate::cpu::conv::conv2d(&conv, x.clone())
+                } else {
+                    let input = if enlarged {
+                        crate::vqgan::blocks::nearest_x2(x.clone())
+                    } else {
+                        x.clone()
+                    };
+                    let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
+                    let bias = conv.bias.as_ref().map(|b| b.val());
+                    burn::tensor::module::conv2d(input, conv.weight.val(), bias, options)
+                };
+                let grads = (y.clone() * target.clone()).sum().backward();
+                let db = conv.bias.as_ref().map(|b| b.grad(&grads).unwrap());
+                (
+                    y.inner(),
+                    x.grad(&grads).unwrap(),
+                    conv.weight.grad(&grads).unwrap(),
+                    db,
+                )
+            };
+            let (ours, burns) = (run(true), run(false));
+            let what = format!("{kernel:?} {padding:?} enlarged {enlarged} batch {batch}");
+            let d4 = |a: Tensor<4>, b: Tensor<4>| -> f32 { (a - b).abs().max().into_scalar() };
+            assert!(d4(ours.0, burns.0) < 1e-4, "{what}: output");
+            assert!(d4(ours.1, burns.1) < 1e-4, "{what}: input gradient");
+            assert!(d4(ours.2, burns.2) < 1e-4, "{what}: weight gradient");
+            if let (Some(a), Some(b)) = (ours.3, burns.3) {
+                let d: f32 = (a - b).abs().max().into_scalar();
+                assert!(d < 1e-4, "{what}: bias gradient {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn group_norms_and_their_gradients_equal_burns_under_autodiff() {
+        let device = crate::device::cpu().autodiff();
+        let mut norm = burn::nn::GroupNormConfig::new(4, 8)
+            .with_epsilon(1e-6)
+            .init(&device);
+        // Parameters away from their 1 and 0 start, different per channel.
+        let random = |mean| Tensor::random([8], Distribution::Normal(mean, 0.5), &device);
+        norm.gamma = Some(burn::module::Param::from_tensor(random(1.0)));
+        norm.beta = Some(burn::module::Param::from_tensor(random(0.0)));
+        let x = Tensor::<4>::random([3, 8, 5, 7], Distribution::Normal(1.0, 3.0), &device);
+        let w = Tensor::<4>::random([3, 8, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        for with_silu in [false, true] {
+            let run = |ours: bool| {
+                let x = x.clone().require_grad();
+                let y = match (ours, with_silu) {
+                    (true, true) => crate::cpu::group_norm_silu(&norm, x.clone()),
+                    (true, false) => crate::cpu::group_norm(&norm, x.clone()),
+                    (false, true) => burn::tensor::activation::silu(norm.forward(x.clone())),
+                    (false, false) => norm.forward(x.clone()),
+                };
+                let grads = (y.clone() * w.clone()).sum().backward();
+                let param = |p: &Option<burn::module::Param<Tensor<1>>>| {
+                    p.as_ref().unwrap().grad(&grads).unwrap()
+                };
+                (
+                    y.inner(),
+                    x.grad(&grads).unwrap(),
+                    param(&norm.gamma),
+                    param(&norm.beta),
+                )
+            };
+            let (ours, burns) = (run(true), run(false));
+            let d4 = |a: Tensor<4>, b: Tensor<4>| -> f32 { (a - b).abs().max().into_scalar() };
+            let d1 = |a: Tensor<1>, b: Tensor<1>| -> f32 { (a - b).abs().max().into_scalar() };
+            assert!(d4(ours.0, burns.0) < 1e-5, "silu {with_silu}: output");
+            let dx = d4(ours.1, burns.1);
+            assert!(dx < 1e-5, "silu {with_silu}: input gradient {dx}");
+            assert!(
+                d1(ours.2, burns.2) < 1e-4,
+                "silu {with_silu}: gamma gradient"
+            );
+            assert!(
+                d1(ours.3, burns.3) < 1e-4,
+                "silu {with_silu}: beta gradient"
+            );
+        }
     }
 }

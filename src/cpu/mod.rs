@@ -15,6 +15,7 @@
 
 mod attention;
 pub mod conv;
+mod conv_grad;
 mod exp;
 mod extension;
 mod gelu;

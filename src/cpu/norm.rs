@@ -3,7 +3,7 @@
 //! two-pass formula), then `(x - mean) / sqrt(var + eps) * gamma + beta`.
 
 use super::exp::exp;
-use super::{applies, tensor, values};
+use super::{applies, on_cpu, tensor, values};
 use burn::nn::GroupNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
@@ -11,41 +11,98 @@ use rayon::prelude::*;
 
 /// `norm.forward(x)`.
 pub fn group_norm(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    if !applies(&x) {
-        return norm.forward(x);
+    if applies(&x) {
+        normalize(norm, x, |v| v)
+    } else if let Some((gamma, beta)) = trained_affine(norm, &x) {
+        super::extension::group_norm(x, gamma, beta, norm.num_groups, norm.epsilon, false)
+    } else {
+        norm.forward(x)
     }
-    normalize(norm, x, |v| v)
 }
 
 /// `silu(norm.forward(x))`.
 pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    if !applies(&x) {
-        return silu(norm.forward(x));
+    if applies(&x) {
+        normalize(norm, x, silu_value)
+    } else if let Some((gamma, beta)) = trained_affine(norm, &x) {
+        super::extension::group_norm(x, gamma, beta, norm.num_groups, norm.epsilon, true)
+    } else {
+        silu(norm.forward(x))
     }
-    normalize(norm, x, |v| v / (1.0 + exp(-v)))
+}
+
+/// Gamma and beta where the kernel with its own backward pass applies (training on the CPU, an
+/// affine norm in f32).
+fn trained_affine(norm: &GroupNorm, x: &Tensor<4>) -> Option<(Tensor<1>, Tensor<1>)> {
+    let (gamma, beta) = (norm.gamma.as_ref()?.val(), norm.beta.as_ref()?.val());
+    (norm.affine && on_cpu(x) && on_cpu(&gamma) && on_cpu(&beta)).then_some((gamma, beta))
 }
 
 fn normalize(norm: &GroupNorm, x: Tensor<4>, activation: impl Fn(f32) -> f32 + Sync) -> Tensor<4> {
     let shape = x.dims();
-    let [_, channels, h, w] = shape;
-    let groups = norm.num_groups;
-    let plane = h * w;
-    let per_group = channels / groups * plane;
+    let channels = shape[1];
     let affine = |p: &Option<burn::module::Param<Tensor<1>>>, default: f32| match p {
         Some(p) if norm.affine => values(p.val()),
         _ => vec![default; channels],
     };
     let (gamma, beta) = (affine(&norm.gamma, 1.0), affine(&norm.beta, 0.0));
     let mut data = values(x);
-    data.par_chunks_mut(per_group)
+    let g = Groups::new(&shape, norm.num_groups, norm.epsilon);
+    normalize_values(&mut data, &gamma, &beta, &g, activation);
+    tensor(data, shape)
+}
+
+/// How a `[B, C, H, W]` tensor splits into groups.
+pub(super) struct Groups {
+    pub(super) groups: usize,
+    pub(super) channels: usize,
+    pub(super) plane: usize,
+    pub(super) epsilon: f64,
+}
+
+impl Groups {
+    pub(super) fn new(shape: &[usize], groups: usize, epsilon: f64) -> Self {
+        Self {
+            groups,
+            channels: shape[1],
+            plane: shape[2] * shape[3],
+            epsilon,
+        }
+    }
+
+    /// Values of one group of one image.
+    fn size(&self) -> usize {
+        self.channels / self.groups * self.plane
+    }
+
+    /// The first channel of the group that is chunk `index` of the tensor.
+    fn first_channel(&self, index: usize) -> usize {
+        index % self.groups * (self.channels / self.groups)
+    }
+
+    /// The group's mean and 1 / std (biased variance, two passes).
+    fn statistics(&self, group: &[f32]) -> (f32, f32) {
+        let n = group.len() as f64;
+        let mean = (sum(group, |v| v) / n) as f32;
+        let var = sum(group, |v| (v - mean) * (v - mean)) / n;
+        (mean, (1.0 / (var + self.epsilon).sqrt()) as f32)
+    }
+}
+
+/// `activation((x - mean) / std * gamma + beta)` of every value, in place.
+pub(super) fn normalize_values(
+    data: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    g: &Groups,
+    activation: impl Fn(f32) -> f32 + Sync,
+) {
+    data.par_chunks_mut(g.size())
         .enumerate()
         .for_each(|(index, group)| {
-            let n = group.len() as f64;
-            let mean = (sum(group, |v| v) / n) as f32;
-            let var = sum(group, |v| (v - mean) * (v - mean)) / n;
-            let inv_std = (1.0 / (var + norm.epsilon).sqrt()) as f32;
-            let first_channel = index % groups * (channels / groups);
-            for (c, values) in group.chunks_mut(plane).enumerate() {
+            let (mean, inv_std) = g.statistics(group);
+            let first_channel = g.first_channel(index);
+            for (c, values) in group.chunks_mut(g.plane).enumerate() {
                 let scale = inv_std * gamma[first_channel + c];
                 let shift = beta[first_channel + c];
                 for v in values {
@@ -53,7 +110,82 @@ fn normalize(norm: &GroupNorm, x: Tensor<4>, activation: impl Fn(f32) -> f32 + S
                 }
             }
         });
-    tensor(data, shape)
+}
+
+/// SiLU, `v sigmoid(v)`.
+pub(super) fn silu_value(v: f32) -> f32 {
+    v / (1.0 + exp(-v))
+}
+
+/// The gradients of the group norm (followed by a SiLU when `with_silu`) in its input, gamma and
+/// beta, from the input `x` and the output's `grad`. With `dy` the gradient at the norm's output
+/// and `x̂` the normalised input, per group of n values: `dx = (dŷ - mean(dŷ) - x̂ mean(dŷ x̂)) /
+/// std` for `dŷ = dy gamma`; per channel `dgamma = sum(dy x̂)`, `dbeta = sum(dy)`.
+pub(super) fn backward(
+    x: &[f32],
+    grad: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    g: &Groups,
+    with_silu: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let per_channel = g.channels / g.groups;
+    let mut dx = grad.to_vec();
+    // Per group of each image: its channels' (sum of dy x̂, sum of dy).
+    let partials: Vec<Vec<(f64, f64)>> = dx
+        .par_chunks_mut(g.size())
+        .zip(x.par_chunks(g.size()))
+        .enumerate()
+        .map(|(index, (dx, x))| {
+            let (mean, inv_std) = g.statistics(x);
+            let first_channel = g.first_channel(index);
+            let mut sums = Vec::with_capacity(per_channel);
+            // dx holds the output's gradient; it becomes dy, then the input's gradient.
+            let (mut sum_d, mut sum_d_hat) = (0.0f64, 0.0f64);
+            for (c, (dx, x)) in dx.chunks_mut(g.plane).zip(x.chunks(g.plane)).enumerate() {
+                let (gamma, beta) = (gamma[first_channel + c], beta[first_channel + c]);
+                let (mut dgamma, mut dbeta) = (0.0f64, 0.0f64);
+                // f32 sums within blocks, added in f64 (a megapixel plane loses nothing).
+                for (dx, x) in dx.chunks_mut(1024).zip(x.chunks(1024)) {
+                    let (mut block_dgamma, mut block_dbeta) = (0.0f32, 0.0f32);
+                    for (d, &v) in dx.iter_mut().zip(x) {
+                        let x_hat = (v - mean) * inv_std;
+                        if with_silu {
+                            let y = x_hat * gamma + beta;
+                            let s = 1.0 / (1.0 + exp(-y));
+                            *d *= s * (1.0 + y * (1.0 - s));
+                        }
+                        block_dgamma += *d * x_hat;
+                        block_dbeta += *d;
+                    }
+                    dgamma += f64::from(block_dgamma);
+                    dbeta += f64::from(block_dbeta);
+                }
+                sums.push((dgamma, dbeta));
+                sum_d += dbeta * f64::from(gamma);
+                sum_d_hat += dgamma * f64::from(gamma);
+            }
+            let n = x.len() as f64;
+            let (mean_d, mean_d_hat) = ((sum_d / n) as f32, (sum_d_hat / n) as f32);
+            for (c, (dx, x)) in dx.chunks_mut(g.plane).zip(x.chunks(g.plane)).enumerate() {
+                let gamma = gamma[first_channel + c];
+                for (d, &v) in dx.iter_mut().zip(x) {
+                    let x_hat = (v - mean) * inv_std;
+                    *d = (*d * gamma - mean_d - x_hat * mean_d_hat) * inv_std;
+                }
+            }
+            sums
+        })
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0.0f64; g.channels], vec![0.0f64; g.channels]);
+    for (index, sums) in partials.iter().enumerate() {
+        for (c, (dg, db)) in sums.iter().enumerate() {
+            dgamma[g.first_channel(index) + c] += dg;
+            dbeta[g.first_channel(index) + c] += db;
+        }
+    }
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+    (dx, to_f32(dgamma), to_f32(dbeta))
 }
 
 /// The sum of `f(v)` over `values`: f32 within blocks of 1024 (16 lanes, which vectorise), the
