@@ -7,6 +7,7 @@
 
 use super::conv::{Geometry, forward, padded_input};
 use super::matrix::{Matrix, multiply};
+use super::norm::sum;
 use rayon::prelude::*;
 
 /// Whether the backward pass here covers a convolution: stride 1, and no side padded by a whole
@@ -121,12 +122,15 @@ pub fn weight_grad(
 }
 
 /// The bias's gradient `[C_out]`: the output's gradient `[batch, C_out, H_out, W_out]` summed
-/// over the batch and the pixels.
+/// over the batch and the pixels, the channels in parallel.
 pub fn bias_grad(grad: &[f32], c_out: usize, g: &Geometry) -> Vec<f32> {
     let plane = g.h_out * g.w_out;
-    let mut sums = vec![0.0f64; c_out];
-    for (i, channel) in grad.chunks(plane).enumerate() {
-        sums[i % c_out] += channel.iter().map(|&v| f64::from(v)).sum::<f64>();
-    }
-    sums.into_iter().map(|s| s as f32).collect()
+    let batch = grad.len() / (c_out * plane);
+    (0..c_out)
+        .into_par_iter()
+        .map(|c| {
+            let planes = (0..batch).map(|b| &grad[(b * c_out + c) * plane..][..plane]);
+            planes.map(|p| sum(p, |v| v)).sum::<f64>() as f32
+        })
+        .collect()
 }

@@ -144,23 +144,16 @@ pub(super) fn backward(
             let (mut sum_d, mut sum_d_hat) = (0.0f64, 0.0f64);
             for (c, (dx, x)) in dx.chunks_mut(g.plane).zip(x.chunks(g.plane)).enumerate() {
                 let (gamma, beta) = (gamma[first_channel + c], beta[first_channel + c]);
-                let (mut dgamma, mut dbeta) = (0.0f64, 0.0f64);
-                // f32 sums within blocks, added in f64 (a megapixel plane loses nothing).
-                for (dx, x) in dx.chunks_mut(1024).zip(x.chunks(1024)) {
-                    let (mut block_dgamma, mut block_dbeta) = (0.0f32, 0.0f32);
+                if with_silu {
                     for (d, &v) in dx.iter_mut().zip(x) {
-                        let x_hat = (v - mean) * inv_std;
-                        if with_silu {
-                            let y = x_hat * gamma + beta;
-                            let s = 1.0 / (1.0 + exp(-y));
-                            *d *= s * (1.0 + y * (1.0 - s));
-                        }
-                        block_dgamma += *d * x_hat;
-                        block_dbeta += *d;
+                        let y = (v - mean) * inv_std * gamma + beta;
+                        let s = 1.0 / (1.0 + exp(-y));
+                        *d *= s * (1.0 + y * (1.0 - s));
                     }
-                    dgamma += f64::from(block_dgamma);
-                    dbeta += f64::from(block_dbeta);
                 }
+                // sum(dy x̂) = sum(dy (x - mean)) / std.
+                let dbeta = sum(dx, |d| d);
+                let dgamma = f64::from(inv_std) * centred_dot(dx, x, mean);
                 sums.push((dgamma, dbeta));
                 sum_d += dbeta * f64::from(gamma);
                 sum_d_hat += dgamma * f64::from(gamma);
@@ -188,9 +181,32 @@ pub(super) fn backward(
     (dx, to_f32(dgamma), to_f32(dbeta))
 }
 
+/// `sum(a (b - shift))`, in blocks as `sum` adds.
+fn centred_dot(a: &[f32], b: &[f32], shift: f32) -> f64 {
+    a.chunks(1024)
+        .zip(b.chunks(1024))
+        .map(|(a, b)| {
+            let mut lanes = [0.0f32; 16];
+            let (mut a16, mut b16) = (a.chunks_exact(16), b.chunks_exact(16));
+            for (a, b) in (&mut a16).zip(&mut b16) {
+                for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
+                    *lane += a * (b - shift);
+                }
+            }
+            let tail: f32 = a16
+                .remainder()
+                .iter()
+                .zip(b16.remainder())
+                .map(|(a, b)| a * (b - shift))
+                .sum();
+            lanes.iter().sum::<f32>() as f64 + tail as f64
+        })
+        .sum()
+}
+
 /// The sum of `f(v)` over `values`: f32 within blocks of 1024 (16 lanes, which vectorise), the
 /// blocks added in f64, so that a megapixel group loses no precision to one long f32 sum.
-fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+pub(super) fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     values
         .chunks(1024)
         .map(|block| {
