@@ -7,7 +7,7 @@
 
 use super::conv::{Geometry, forward, padded_input};
 use super::matrix::{Matrix, multiply};
-use super::norm::sum;
+use super::sum;
 use rayon::prelude::*;
 
 /// Whether the backward pass here covers a convolution: stride 1, and no side padded by a whole

@@ -61,6 +61,25 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), &crate::device::cpu())
 }
 
+/// The sum of `f(v)` over `values`: f32 within blocks of 1024 (16 lanes, which vectorise), the
+/// blocks added in f64, so that a megapixel plane loses no precision to one long f32 sum.
+fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    values
+        .chunks(1024)
+        .map(|block| {
+            let mut lanes = [0.0f32; 16];
+            let mut chunks = block.chunks_exact(16);
+            for chunk in &mut chunks {
+                for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                    *lane += f(v);
+                }
+            }
+            let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+            lanes.iter().sum::<f32>() as f64 + tail as f64
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! (`backward`) is two vectorisable passes per group, instead of burn's chain of element-wise steps.
 
 use super::exp::exp;
-use super::{applies, on_cpu, tensor, values};
+use super::{applies, on_cpu, sum, tensor, values};
 use burn::nn::GroupNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
@@ -201,25 +201,6 @@ fn centred_dot(a: &[f32], b: &[f32], shift: f32) -> f64 {
                 .zip(b16.remainder())
                 .map(|(a, b)| a * (b - shift))
                 .sum();
-            lanes.iter().sum::<f32>() as f64 + tail as f64
-        })
-        .sum()
-}
-
-/// The sum of `f(v)` over `values`: f32 within blocks of 1024 (16 lanes, which vectorise), the
-/// blocks added in f64, so that a megapixel group loses no precision to one long f32 sum.
-pub(super) fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
-    values
-        .chunks(1024)
-        .map(|block| {
-            let mut lanes = [0.0f32; 16];
-            let mut chunks = block.chunks_exact(16);
-            for chunk in &mut chunks {
-                for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                    *lane += f(v);
-                }
-            }
-            let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
             lanes.iter().sum::<f32>() as f64 + tail as f64
         })
         .sum()
