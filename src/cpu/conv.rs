@@ -53,6 +53,11 @@ fn convolve(
     let [c_out, _, kh, kw] = conv.weight.dims();
     let plain =
         conv.groups == 1 && conv.dilation == [1, 1] && conv.weight.val().dtype() == DType::F32;
+    if plain && on_cpu(&x) && conv_grad::covers([kh, kw], conv.stride, padding) {
+        // The extension's operation reads the input and weight where they lie (no copy of a
+        // shared input) and, under autodiff, has its own backward pass.
+        return super::extension::conv2d(conv, x, padding, upsample);
+    }
     if plain && applies(&x) {
         let [batch, c_in, h_in, w_in] = x.dims();
         let g = Geometry::new([c_in, h_in, w_in], upsample, [kh, kw], conv.stride, padding);
@@ -60,10 +65,6 @@ fn convolve(
         let bias = conv.bias.as_ref().map(|b| values(b.val()));
         let output = forward(&values(x), batch, &weight, bias.as_deref(), &g);
         return tensor(output, [batch, c_out, g.h_out, g.w_out]);
-    }
-    if plain && on_cpu(&x) && conv_grad::covers([kh, kw], conv.stride, padding) {
-        // Training on the CPU: the same kernel, with its own backward pass.
-        return super::extension::conv2d(conv, x, padding, upsample);
     }
     let x = if upsample == 2 {
         crate::vqgan::blocks::nearest_x2(x)

@@ -295,7 +295,7 @@ impl CpuKernels for Flex {
         epsilon: f64,
         silu: bool,
     ) -> FlexTensor {
-        group_norm_flex(&x, &gamma, &beta, groups, epsilon, silu)
+        group_norm_owned(x, &gamma, &beta, groups, epsilon, silu)
     }
 
     fn conv2d(
@@ -501,6 +501,7 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
     }
 }
 
+/// The group norm of `x` into a new tensor, `x` left as it is (it is still needed).
 fn group_norm_flex(
     x: &FlexTensor,
     gamma: &FlexTensor,
@@ -510,14 +511,44 @@ fn group_norm_flex(
     silu: bool,
 ) -> FlexTensor {
     let g = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
-    let mut data = contiguous(x).to_vec();
+    let input = contiguous(x);
+    let mut data = vec![0.0f32; input.len()];
     let (gamma, beta) = (contiguous(gamma), contiguous(beta));
     if silu {
-        super::norm::normalize_values(&mut data, &gamma, &beta, &g, super::norm::silu_value);
+        let f = super::norm::silu_value;
+        super::norm::normalize_into(&input, &mut data, &gamma, &beta, &g, f);
     } else {
-        super::norm::normalize_values(&mut data, &gamma, &beta, &g, |v| v);
+        super::norm::normalize_into(&input, &mut data, &gamma, &beta, &g, |v| v);
     }
     shaped_like(x, data)
+}
+
+/// The group norm of `x`, in place where `x` is the only owner of its contiguous memory.
+fn group_norm_owned(
+    mut x: FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    groups: usize,
+    epsilon: f64,
+    silu: bool,
+) -> FlexTensor {
+    let elements = x.layout().num_elements();
+    let whole = x.layout().contiguous_offsets() == Some((0, elements))
+        && x.bytes().len() == elements * std::mem::size_of::<f32>();
+    let g = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
+    let (gamma_values, beta_values) = (contiguous(gamma), contiguous(beta));
+    match x.try_storage_mut::<f32>() {
+        Some(data) if whole => {
+            let (gamma, beta) = (&*gamma_values, &*beta_values);
+            if silu {
+                super::norm::normalize_values(data, gamma, beta, &g, super::norm::silu_value);
+            } else {
+                super::norm::normalize_values(data, gamma, beta, &g, |v| v);
+            }
+            x
+        }
+        _ => group_norm_flex(&x, gamma, beta, groups, epsilon, silu),
+    }
 }
 
 /// Parents: the input, gamma and beta.
@@ -787,7 +818,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 prep.finish((x, gamma, beta, groups, epsilon, silu), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(group_norm_flex(&x, &gamma, &beta, groups, epsilon, silu))
+                prep.finish(group_norm_owned(x, &gamma, &beta, groups, epsilon, silu))
             }
         }
     }

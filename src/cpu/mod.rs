@@ -183,8 +183,18 @@ mod tests {
         norm.beta = Some(per_channel(-1.0));
         let x = random([3, 8, 5, 7]).mul_scalar(3.0).add_scalar(1.0);
         let plain = norm.forward(x.clone());
+        let with_silu = silu(plain.clone());
+        // A shared input (written to new memory, `x` kept intact), a sole owner (normalised in
+        // place), and a view into a larger tensor (read where it lies).
         assert!(max_diff(group_norm(&norm, x.clone()), plain.clone()) < 1e-5);
-        assert!(max_diff(group_norm_silu(&norm, x), silu(plain)) < 1e-5);
+        assert!(max_diff(group_norm_silu(&norm, x.clone()), with_silu.clone()) < 1e-5);
+        let unique = || x.clone().add_scalar(0.0);
+        assert!(max_diff(group_norm(&norm, unique()), plain.clone()) < 1e-5);
+        assert!(max_diff(group_norm_silu(&norm, unique()), with_silu) < 1e-5);
+        let view = Tensor::cat(vec![random([1, 8, 5, 7]), x.clone()], 0).narrow(0, 1, 3);
+        assert!(max_diff(group_norm(&norm, view), plain.clone()) < 1e-5);
+        // The shared input is as it was.
+        assert!(max_diff(norm.forward(x), plain) == 0.0);
     }
 
     #[test]

@@ -13,10 +13,10 @@ use rayon::prelude::*;
 
 /// `norm.forward(x)`.
 pub fn group_norm(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    if applies(&x) {
-        normalize(norm, x, |v| v)
-    } else if let Some((gamma, beta)) = trained_affine(norm, &x) {
+    if let Some((gamma, beta)) = affine_on_cpu(norm, &x) {
         super::extension::group_norm(x, gamma, beta, norm.num_groups, norm.epsilon, false)
+    } else if applies(&x) {
+        normalize(norm, x, |v| v)
     } else {
         norm.forward(x)
     }
@@ -24,18 +24,19 @@ pub fn group_norm(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
 
 /// `silu(norm.forward(x))`.
 pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    if applies(&x) {
-        normalize(norm, x, silu_value)
-    } else if let Some((gamma, beta)) = trained_affine(norm, &x) {
+    if let Some((gamma, beta)) = affine_on_cpu(norm, &x) {
         super::extension::group_norm(x, gamma, beta, norm.num_groups, norm.epsilon, true)
+    } else if applies(&x) {
+        normalize(norm, x, silu_value)
     } else {
         silu(norm.forward(x))
     }
 }
 
-/// Gamma and beta where the kernel with its own backward pass applies (training on the CPU, an
-/// affine norm in f32).
-fn trained_affine(norm: &GroupNorm, x: &Tensor<4>) -> Option<(Tensor<1>, Tensor<1>)> {
+/// Gamma and beta where the extension's kernel applies (an affine norm in f32 on the CPU, with or
+/// without autodiff): it reads its input where it lies, so a shared input (a residual) is not
+/// copied first, and it has its own backward pass.
+fn affine_on_cpu(norm: &GroupNorm, x: &Tensor<4>) -> Option<(Tensor<1>, Tensor<1>)> {
     let (gamma, beta) = (norm.gamma.as_ref()?.val(), norm.beta.as_ref()?.val());
     (norm.affine && on_cpu(x) && on_cpu(&gamma) && on_cpu(&beta)).then_some((gamma, beta))
 }
@@ -109,6 +110,33 @@ pub(super) fn normalize_values(
                 let shift = beta[first_channel + c];
                 for v in values {
                     *v = activation((*v - mean) * scale + shift);
+                }
+            }
+        });
+}
+
+/// The same of `input` written to `out`: for an input that is still needed (a residual, or kept
+/// for the backward pass), in one pass instead of a copy and a pass.
+pub(super) fn normalize_into(
+    input: &[f32],
+    out: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    g: &Groups,
+    activation: impl Fn(f32) -> f32 + Sync,
+) {
+    out.par_chunks_mut(g.size())
+        .zip(input.par_chunks(g.size()))
+        .enumerate()
+        .for_each(|(index, (out, group))| {
+            let (mean, inv_std) = g.statistics(group);
+            let first_channel = g.first_channel(index);
+            let channels = out.chunks_mut(g.plane).zip(group.chunks(g.plane));
+            for (c, (out, values)) in channels.enumerate() {
+                let scale = inv_std * gamma[first_channel + c];
+                let shift = beta[first_channel + c];
+                for (o, &v) in out.iter_mut().zip(values) {
+                    *o = activation((v - mean) * scale + shift);
                 }
             }
         });
