@@ -4,12 +4,15 @@
 //! rows of every channel in place, the bias preloaded.
 
 use super::matrix::{Matrix, multiply};
+use super::norm::{affine_on_cpu, group_norm_silu};
 use super::{applies, conv_grad, on_cpu, tensor, values};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor};
+use multiversion::multiversion;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Floats of patch matrix per band: small enough to stay in cache-sized pieces at 1024x1024,
 /// large enough that a 64-px image is one or two bands.
@@ -38,6 +41,31 @@ pub fn conv2d_nearest_x2(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `conv.forward(silu(norm.forward(x)))`, taming's pre-activation before a convolution: on the
+/// CPU (f32, a biased stride-1 convolution) one operation, which at inference makes the
+/// normalised input only inside the convolution's padded copy of `x` (one pass over memory less).
+pub fn norm_silu_conv2d(norm: &GroupNorm, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, kh, kw] = conv.weight.dims();
+    if let (PaddingConfig2d::Explicit(top, left, bottom, right), Some(bias)) =
+        (&conv.padding, &conv.bias)
+    {
+        let padding = [(*top, *bottom), (*left, *right)];
+        if plain(conv)
+            && conv_grad::covers([kh, kw], conv.stride, padding)
+            && let Some((gamma, beta)) = affine_on_cpu(norm, &x)
+        {
+            let norm = (gamma, beta, norm.num_groups, norm.epsilon);
+            return super::extension::norm_silu_conv2d(norm, conv, bias.val(), x, padding);
+        }
+    }
+    conv2d(conv, group_norm_silu(norm, x))
+}
+
+/// Whether `conv` is one the kernels here compute: ungrouped, undilated, f32.
+fn plain(conv: &Conv2d) -> bool {
+    conv.groups == 1 && conv.dilation == [1, 1] && conv.weight.val().dtype() == DType::F32
+}
+
 /// `conv`'s weights applied with `padding` `[(top, bottom), (left, right)]` instead of its own.
 pub fn conv2d_padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
     convolve(conv, x, padding, 1)
@@ -51,8 +79,7 @@ fn convolve(
     upsample: usize,
 ) -> Tensor<4> {
     let [c_out, _, kh, kw] = conv.weight.dims();
-    let plain =
-        conv.groups == 1 && conv.dilation == [1, 1] && conv.weight.val().dtype() == DType::F32;
+    let plain = plain(conv);
     if plain && on_cpu(&x) && conv_grad::covers([kh, kw], conv.stride, padding) {
         // The extension's operation reads the input and weight where they lie (no copy of a
         // shared input) and, under autodiff, has its own backward pass.
@@ -63,7 +90,7 @@ fn convolve(
         let g = Geometry::new([c_in, h_in, w_in], upsample, [kh, kw], conv.stride, padding);
         let weight = values(conv.weight.val());
         let bias = conv.bias.as_ref().map(|b| values(b.val()));
-        let output = forward(&values(x), batch, &weight, bias.as_deref(), &g);
+        let output = forward(&values(x), batch, &weight, bias.as_deref(), &g, None);
         return tensor(output, [batch, c_out, g.h_out, g.w_out]);
     }
     let x = if upsample == 2 {
@@ -81,23 +108,33 @@ fn convolve(
 }
 
 /// The convolution of `batch` images `[C_in, H_in, W_in]` (row-major `input`) by `weight`
-/// `[C_out, C_in, kh, kw]` (plus `bias`), as `[batch, C_out, H_out, W_out]` values.
+/// `[C_out, C_in, kh, kw]` (plus `bias`), as `[batch, C_out, H_out, W_out]` values. With
+/// `transform` (a group norm's `[mean, scale, shift]` per image and input channel, as
+/// `norm::channel_transforms` gives them) the convolution reads `silu((x - mean) * scale + shift)`
+/// instead of `x`, made only in its padded copy of the input (`Geometry::is_shifted` must hold).
 pub(super) fn forward(
     input: &[f32],
     batch: usize,
     weight: &[f32],
     bias: Option<&[f32]>,
     g: &Geometry,
+    transform: Option<&[[f32; 3]]>,
 ) -> Vec<f32> {
+    assert!(transform.is_none() || g.is_shifted());
     let plane_out = g.h_out * g.w_out;
     let c_out = weight.len() / (g.c_in * g.kh * g.kw);
-    let mut output = vec![0.0f32; batch * c_out * plane_out];
-    let image = |(input, output): (&[f32], &mut [f32]), parallel: bool| {
-        convolve_image(input, weight, bias, output, g, parallel)
+    let len = batch * c_out * plane_out;
+    // Every value is written once by its image's task (no zeroing pass first).
+    let mut output = Vec::with_capacity(len);
+    let image = |(index, (input, output)): (usize, (&[f32], &mut [MaybeUninit<f32>])),
+                 parallel: bool| {
+        let transform = transform.map(|t| &t[index * g.c_in..][..g.c_in]);
+        convolve_image(input, weight, bias, output, g, transform, parallel)
     };
     let pairs = input
         .chunks(g.c_in * g.h * g.w / (g.upsample * g.upsample))
-        .zip(output.chunks_mut(c_out * plane_out));
+        .zip(output.spare_capacity_mut()[..len].chunks_mut(c_out * plane_out))
+        .enumerate();
     if batch >= rayon::current_num_threads() {
         // Enough images to keep every thread busy: one image per task, serial products.
         pairs
@@ -107,7 +144,18 @@ pub(super) fn forward(
     } else {
         pairs.for_each(|p| image(p, true));
     }
+    // SAFETY: each image's task wrote every value of its output (`convolve_image`).
+    unsafe { output.set_len(len) };
     output
+}
+
+/// `values` once every element has been written.
+///
+/// # Safety
+/// Every element of `values` must be initialised.
+unsafe fn initialized(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the caller vouches that each is initialised.
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// Shapes of one convolution.
@@ -157,6 +205,12 @@ impl Geometry {
         (self.h_out + self.kh - 1, self.w_out + self.kw - 1)
     }
 
+    /// Whether the convolution runs tap by tap over a padded copy of the input
+    /// (`convolve_shifted`): stride 1 (or enlarged), except a plain pointwise one.
+    pub(super) fn is_shifted(&self) -> bool {
+        self.upsample > 1 || (self.stride == [1, 1] && !self.is_pointwise())
+    }
+
     /// Whether the input itself is the patch matrix (a 1x1 kernel, stride 1, no padding).
     fn is_pointwise(&self) -> bool {
         self.kh == 1
@@ -167,23 +221,27 @@ impl Geometry {
     }
 }
 
-/// One image `[C_in, H, W]` into its output `[C_out, H_out, W_out]`.
+/// One image `[C_in, H, W]` into its output `[C_out, H_out, W_out]`, every value of which it
+/// writes.
 fn convolve_image(
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
-    output: &mut [f32],
+    output: &mut [MaybeUninit<f32>],
     g: &Geometry,
+    transform: Option<&[[f32; 3]]>,
     parallel: bool,
 ) {
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
-    if g.upsample > 1 || (g.stride == [1, 1] && !g.is_pointwise()) {
-        return convolve_shifted(input, weight, bias, output, g, parallel);
+    if g.is_shifted() {
+        return convolve_shifted(input, weight, bias, output, g, transform, parallel);
     }
     for (channel, plane) in output.chunks_mut(plane_out).enumerate() {
-        plane.fill(bias.map_or(0.0, |b| b[channel]));
+        plane.fill(MaybeUninit::new(bias.map_or(0.0, |b| b[channel])));
     }
+    // SAFETY: every value was just written (the bias, or zero).
+    let output = unsafe { initialized(output) };
     let k = g.c_in * g.kh * g.kw;
     if g.is_pointwise() {
         multiply(
@@ -234,14 +292,15 @@ fn convolve_shifted(
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
-    output: &mut [f32],
+    output: &mut [MaybeUninit<f32>],
     g: &Geometry,
+    transform: Option<&[[f32; 3]]>,
     parallel: bool,
 ) {
     let (hp, wp) = g.padded_size();
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
-    let padded = padded_input(input, g, parallel);
+    let padded = padded_input(input, g, transform, parallel);
     let taps = g.kh * g.kw;
     let rows_per_band = (BAND_FLOATS / (c_out * wp)).clamp(1, g.h_out);
     let mut wide = vec![0.0f32; c_out * rows_per_band * wp];
@@ -262,48 +321,96 @@ fn convolve_shifted(
             let rhs = Matrix::dense(&padded[(first_row + ky) * wp + kx..], hp * wp);
             multiply(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
         }
-        for (channel, band) in wide.chunks(n).enumerate() {
-            let dst = &mut output[channel * plane_out + first_row * g.w_out..][..rows * g.w_out];
-            for (dst, src) in dst.chunks_mut(g.w_out).zip(band.chunks(wp)) {
-                dst.copy_from_slice(&src[..g.w_out]);
-            }
-        }
+        // The bands cover every output row of every channel: each value written once.
+        copy_band(wide, output, first_row, g);
     }
 }
 
 /// One image `[C_in, H_in, W_in]` zero-padded (and enlarged, when asked) for a stride-1
 /// convolution: `[C_in, Hp, Wp]` (`Geometry::padded_size`), plus the kw - 1 values that the last
-/// tap's wasted columns of the last row run past the last plane.
-pub(super) fn padded_input(input: &[f32], g: &Geometry, parallel: bool) -> Vec<f32> {
+/// tap's wasted columns of the last row run past the last plane. With `transform` (per channel)
+/// each value is `silu((x - mean) * scale + shift)` of the input's (a group norm and its SiLU).
+pub(super) fn padded_input(
+    input: &[f32],
+    g: &Geometry,
+    transform: Option<&[[f32; 3]]>,
+    parallel: bool,
+) -> Vec<f32> {
     let (hp, wp) = g.padded_size();
-    let mut padded = vec![0.0f32; g.c_in * hp * wp + g.kw - 1];
-    let up = g.upsample;
-    let pad_plane = |(dst, src): (&mut [f32], &[f32])| {
-        for (y, row) in src.chunks(g.w / up).enumerate() {
-            for dy in 0..up {
-                let dst = &mut dst[(y * up + dy + g.top) * wp + g.left..][..g.w];
-                if up == 1 {
-                    dst.copy_from_slice(row);
-                } else {
-                    for (pixels, &v) in dst.chunks_mut(up).zip(row) {
-                        pixels.fill(v);
-                    }
-                }
+    let len = g.c_in * hp * wp + g.kw - 1;
+    // Each value written once, the padding as zeros (no zeroing pass over the whole buffer).
+    let mut padded = Vec::with_capacity(len);
+    let pad = |(channel, (dst, src)): (usize, (&mut [MaybeUninit<f32>], &[f32]))| {
+        pad_plane(dst, src, g, transform.map(|t| t[channel]))
+    };
+    let (planes, tail) = padded.spare_capacity_mut()[..len].split_at_mut(g.c_in * hp * wp);
+    tail.fill(MaybeUninit::new(0.0));
+    let planes = planes
+        .chunks_mut(hp * wp)
+        .zip(input.chunks(g.h * g.w / (g.upsample * g.upsample)))
+        .enumerate();
+    if parallel {
+        planes.collect::<Vec<_>>().into_par_iter().for_each(pad);
+    } else {
+        planes.for_each(pad);
+    }
+    // SAFETY: every plane's padding and interior, and the tail, were written above.
+    unsafe { padded.set_len(len) };
+    padded
+}
+
+/// One channel's plane of `padded_input` (`dst`, `[Hp, Wp]`) from its input plane `src`.
+#[multiversion(targets = "simd")]
+fn pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], g: &Geometry, transform: Option<[f32; 3]>) {
+    let zero = |values: &mut [MaybeUninit<f32>]| values.fill(MaybeUninit::new(0.0));
+    let (wp, up) = (g.padded_size().1, g.upsample);
+    let (top, rest) = dst.split_at_mut(g.top * wp);
+    let (middle, bottom) = rest.split_at_mut(g.h * wp);
+    zero(top);
+    zero(bottom);
+    let rows = src
+        .chunks(g.w / up)
+        .flat_map(|row| std::iter::repeat_n(row, up));
+    for (line, row) in middle.chunks_mut(wp).zip(rows) {
+        let (left, rest) = line.split_at_mut(g.left);
+        let (inner, right) = rest.split_at_mut(g.w);
+        zero(left);
+        zero(right);
+        match transform {
+            Some(t) => fill_row(inner, row, up, |v| super::norm::normalized_silu(v, t)),
+            None => fill_row(inner, row, up, |v| v),
+        }
+    }
+}
+
+/// `f` of each value of `row`, each repeated `up` times, into `dst`.
+#[inline(always)]
+fn fill_row(dst: &mut [MaybeUninit<f32>], row: &[f32], up: usize, f: impl Fn(f32) -> f32) {
+    if up == 1 {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            d.write(f(v));
+        }
+    } else {
+        for (pixels, &v) in dst.chunks_mut(up).zip(row) {
+            pixels.fill(MaybeUninit::new(f(v)));
+        }
+    }
+}
+
+/// The output rows of one band, `[C_out, rows, Wp]` wide rows in `wide`, into the output planes
+/// (`[C_out, H_out, W_out]`) from row `first_row`, without each row's wasted columns.
+#[multiversion(targets = "simd")]
+fn copy_band(wide: &[f32], output: &mut [MaybeUninit<f32>], first_row: usize, g: &Geometry) {
+    let (plane_out, wp) = (g.h_out * g.w_out, g.padded_size().1);
+    let n = wide.len() / (output.len() / plane_out);
+    for (channel, band) in wide.chunks(n).enumerate() {
+        let dst = &mut output[channel * plane_out + first_row * g.w_out..][..n / wp * g.w_out];
+        for (dst, src) in dst.chunks_mut(g.w_out).zip(band.chunks(wp)) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                d.write(s);
             }
         }
-    };
-    let planes = padded
-        .chunks_mut(hp * wp)
-        .zip(input.chunks(g.h * g.w / (up * up)));
-    if parallel {
-        planes
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .for_each(pad_plane);
-    } else {
-        planes.for_each(pad_plane);
     }
-    padded
 }
 
 /// One row of the patch matrix: input channel, kernel row and column `row` (in that order, as the

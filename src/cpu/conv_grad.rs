@@ -42,7 +42,7 @@ pub fn input_grad(grad: &[f32], batch: usize, weight: &[f32], g: &Geometry) -> V
         (g.kw - 1 - g.left, g.kw - 1 - right),
     ];
     let back = Geometry::new([c_out, g.h_out, g.w_out], 1, [g.kh, g.kw], [1, 1], padding);
-    let enlarged = forward(grad, batch, &flipped, None, &back);
+    let enlarged = forward(grad, batch, &flipped, None, &back, None);
     let up = g.upsample;
     if up == 1 {
         return enlarged;
@@ -79,7 +79,7 @@ pub fn weight_grad(
     let image_in = input.len() / batch;
     let mut per_tap = vec![vec![0.0f32; c_out * g.c_in]; taps];
     for (x, dy) in input.chunks(image_in).zip(grad.chunks(c_out * plane_out)) {
-        let padded = padded_input(x, g, true);
+        let padded = padded_input(x, g, None, true);
         // Zero in the wasted columns, so that the taps' reads past each row's end add nothing.
         let mut wide = vec![0.0f32; c_out * wide_plane];
         wide.par_chunks_mut(wide_plane)

@@ -4,6 +4,7 @@
 /// |r| <= ln 2 / 2, e^r by Cephes' `expf` polynomial (relative error about 2e-7 over the range),
 /// times 2^n built from its exponent bits. Saturates to 0 below -87 and to e^88 above 88, where
 /// every caller here (the SiLU's sigmoid, the GELU's erf) has long since reached its limit.
+#[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by adding and removing 1.5 * 2^23 (f32::round is a library call on baseline

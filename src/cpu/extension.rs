@@ -83,6 +83,20 @@ pub trait CpuKernels: Backend {
         padding: [usize; 4],
         upsample: usize,
     ) -> FloatTensor<Self>;
+
+    /// `conv2d` (no enlargement) of `group_norm` with its SiLU: at inference the normalised
+    /// input exists only inside the convolution's padded copy of `x`.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_silu_conv2d(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+    ) -> FloatTensor<Self>;
 }
 
 /// GELU (`super::gelu`) of an f32 tensor on the CPU device, with or without autodiff.
@@ -181,6 +195,27 @@ pub fn conv2d(
         ),
         None => <Dispatch as CpuKernels>::conv2d_unbiased(x, weight, padding, upsample),
     })
+}
+
+/// `conv2d(conv, silu(group_norm(x)))` with `norm`'s gamma and beta, for f32 tensors on the CPU
+/// device, with or without autodiff; `conv` has a bias and no enlargement.
+pub fn norm_silu_conv2d(
+    (gamma, beta, groups, epsilon): (Tensor<1>, Tensor<1>, usize, f64),
+    conv: &burn::nn::conv::Conv2d,
+    bias: Tensor<1>,
+    x: Tensor<4>,
+    [(top, bottom), (left, right)]: [(usize, usize); 2],
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::norm_silu_conv2d(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        groups,
+        epsilon,
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+        [top, bottom, left, right],
+    ))
 }
 
 /// The last dimension of a Flex tensor.
@@ -315,6 +350,31 @@ impl CpuKernels for Flex {
         upsample: usize,
     ) -> FlexTensor {
         conv_flex(&x, &weight, None, padding, upsample)
+    }
+
+    fn norm_silu_conv2d(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        groups: usize,
+        epsilon: f64,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        padding: [usize; 4],
+    ) -> FlexTensor {
+        let (g, batch) = conv_geometry(&x, &weight, padding, 1);
+        if !g.is_shifted() {
+            let normalized = group_norm_owned(x, &gamma, &beta, groups, epsilon, true);
+            return conv_flex(&normalized, &weight, Some(&bias), padding, 1);
+        }
+        let input = contiguous(&x);
+        let groups = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
+        let (gamma, beta) = (contiguous(&gamma), contiguous(&beta));
+        let transforms = super::norm::channel_transforms(&input, &gamma, &beta, &groups);
+        let c_out = weight.layout().shape()[0];
+        let (weight, bias) = (contiguous(&weight), contiguous(&bias));
+        let out = super::conv::forward(&input, batch, &weight, Some(&bias), &g, Some(&transforms));
+        shaped(out, vec![batch, c_out, g.h_out, g.w_out])
     }
 }
 
@@ -618,6 +678,7 @@ fn conv_flex(
         &contiguous(weight),
         bias.as_deref(),
         &g,
+        None,
     );
     shaped(out, vec![batch, c_out, g.h_out, g.w_out])
 }
@@ -861,6 +922,22 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 prep.finish(conv_flex(&x, &weight, None, padding, upsample))
             }
         }
+    }
+
+    /// The two operations, each with its own backward pass (training keeps the normalised
+    /// input for the convolution's weight gradient anyway).
+    fn norm_silu_conv2d(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+    ) -> FloatTensor<Self> {
+        let normalized = Self::group_norm(x, gamma, beta, groups, epsilon, true);
+        Self::conv2d(normalized, weight, bias, padding, 1)
     }
 }
 

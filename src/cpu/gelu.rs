@@ -4,8 +4,10 @@
 
 use super::exp::exp;
 use burn::tensor::Tensor;
+use multiversion::multiversion;
 use rayon::prelude::*;
 use std::f32::consts::FRAC_1_SQRT_2;
+use std::mem::MaybeUninit;
 
 /// Values per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -24,32 +26,50 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// GELU of every value.
 pub fn gelu_values(x: &[f32]) -> Vec<f32> {
-    x.par_iter()
-        .with_min_len(CHUNK)
-        .map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2)))
-        .collect()
+    let mut out = Vec::with_capacity(x.len());
+    out.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(out, x)| gelu_into(x, out));
+    // SAFETY: every chunk of the output was written by `gelu_into`.
+    unsafe { out.set_len(x.len()) };
+    out
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_into(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2)));
+    }
 }
 
 /// The gradient through GELU: `grad * (Phi(x) + x phi(x))`, Phi and phi the standard normal's
 /// distribution and density. The density's e^(-x^2/2) is the one erf(x / sqrt 2) computes.
 pub fn gelu_grad(x: &[f32], grad: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), grad.len(), "one gradient per value");
-    x.par_iter()
-        .zip(grad)
-        .with_min_len(CHUNK)
-        .map(|(&x, &g)| {
-            let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
-            g * (0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss)
-        })
-        .collect()
+    let mut out = grad.to_vec();
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(grad, x)| gelu_grad_in_place(x, grad));
+    out
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_grad_in_place(x: &[f32], grad: &mut [f32]) {
+    for (g, &x) in grad.iter_mut().zip(x) {
+        let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
+        *g *= 0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss;
+    }
 }
 
 /// erf(x) = 1 - (a1 t + ... + a5 t^5) e^(-x^2), t = 1 / (1 + p |x|), odd in x.
+#[inline(always)]
 fn erf(x: f32) -> f32 {
     erf_and_gauss(x).0
 }
 
 /// erf(x) and the e^(-x^2) it is built from.
+#[inline(always)]
 fn erf_and_gauss(x: f32) -> (f32, f32) {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);

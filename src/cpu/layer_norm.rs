@@ -2,8 +2,10 @@
 //! burn composes it from seven element-wise and reducing steps (each one more under autodiff),
 //! every one a single-threaded pass over memory.
 
+use super::{lane_dot, lane_sum};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::Tensor;
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Values per parallel task (whole rows).
@@ -39,17 +41,21 @@ pub fn normalise(x: &[f32], d: usize, epsilon: f32) -> (Vec<f32>, Vec<f32>) {
         .par_chunks_mut(per * d)
         .zip(inv_std.par_chunks_mut(per))
         .zip(x.par_chunks(per * d))
-        .for_each(|((out, inv), x)| {
-            for ((out, inv), x) in out.chunks_mut(d).zip(inv).zip(x.chunks(d)) {
-                let mean = x.iter().sum::<f32>() / d as f32;
-                let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                *inv = 1.0 / (var + epsilon).sqrt();
-                for (o, v) in out.iter_mut().zip(x) {
-                    *o = (v - mean) * *inv;
-                }
-            }
-        });
+        .for_each(|((out, inv), x)| normalise_rows(x, out, inv, d, epsilon));
     (x_hat, inv_std)
+}
+
+/// `normalise` of the rows of one task.
+#[multiversion(targets = "simd")]
+fn normalise_rows(x: &[f32], out: &mut [f32], inv_std: &mut [f32], d: usize, epsilon: f32) {
+    for ((out, inv), x) in out.chunks_mut(d).zip(inv_std).zip(x.chunks(d)) {
+        let mean = lane_sum(x, |v| v) / d as f32;
+        let var = lane_sum(x, |v| (v - mean) * (v - mean)) / d as f32;
+        *inv = 1.0 / (var + epsilon).sqrt();
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = (v - mean) * *inv;
+        }
+    }
 }
 
 /// `x_hat * gamma + beta`.
@@ -58,14 +64,18 @@ pub fn scale_shift(x_hat: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; x_hat.len()];
     out.par_chunks_mut(rows_per_task(d) * d)
         .zip(x_hat.par_chunks(rows_per_task(d) * d))
-        .for_each(|(out, x_hat)| {
-            for (out, x_hat) in out.chunks_mut(d).zip(x_hat.chunks(d)) {
-                for (((o, x), g), b) in out.iter_mut().zip(x_hat).zip(gamma).zip(beta) {
-                    *o = x * g + b;
-                }
-            }
-        });
+        .for_each(|(out, x_hat)| scale_shift_rows(x_hat, out, gamma, beta));
     out
+}
+
+/// `scale_shift` of the rows of one task.
+#[multiversion(targets = "simd")]
+fn scale_shift_rows(x_hat: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32]) {
+    for (out, x_hat) in out.chunks_mut(gamma.len()).zip(x_hat.chunks(gamma.len())) {
+        for (((o, x), g), b) in out.iter_mut().zip(x_hat).zip(gamma).zip(beta) {
+            *o = x * g + b;
+        }
+    }
 }
 
 /// The gradients in the input, gamma and beta from the output's `grad`:
@@ -85,31 +95,7 @@ pub fn backward(
         .zip(grad.par_chunks(per * d))
         .zip(x_hat.par_chunks(per * d))
         .zip(inv_std.par_chunks(per))
-        .map(|(((dx, grad), x_hat), inv_std)| {
-            let mut dgamma = vec![0.0f32; d];
-            let mut dbeta = vec![0.0f32; d];
-            for (((dx, g), xh), inv) in dx
-                .chunks_mut(d)
-                .zip(grad.chunks(d))
-                .zip(x_hat.chunks(d))
-                .zip(inv_std)
-            {
-                let (mut mean_dxh, mut mean_dxh_xh) = (0.0f32, 0.0f32);
-                for i in 0..d {
-                    let dxh = g[i] * gamma[i];
-                    mean_dxh += dxh;
-                    mean_dxh_xh += dxh * xh[i];
-                    dgamma[i] += g[i] * xh[i];
-                    dbeta[i] += g[i];
-                }
-                mean_dxh /= d as f32;
-                mean_dxh_xh /= d as f32;
-                for i in 0..d {
-                    dx[i] = inv * (g[i] * gamma[i] - mean_dxh - xh[i] * mean_dxh_xh);
-                }
-            }
-            (dgamma, dbeta)
-        })
+        .map(|(((dx, grad), x_hat), inv_std)| backward_rows(dx, grad, x_hat, inv_std, gamma))
         .reduce(
             || (vec![0.0f32; d], vec![0.0f32; d]),
             |(mut ga, mut ba), (gb, bb)| {
@@ -119,4 +105,44 @@ pub fn backward(
             },
         );
     (dx, dgamma, dbeta)
+}
+
+/// `backward` of the rows of one task, `dx` written; its rows' share of (dgamma, dbeta).
+#[multiversion(targets = "simd")]
+fn backward_rows(
+    dx: &mut [f32],
+    grad: &[f32],
+    x_hat: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let d = gamma.len();
+    let mut dgamma = vec![0.0f32; d];
+    let mut dbeta = vec![0.0f32; d];
+    for (((dx, g), xh), inv) in dx
+        .chunks_mut(d)
+        .zip(grad.chunks(d))
+        .zip(x_hat.chunks(d))
+        .zip(inv_std)
+    {
+        for i in 0..d {
+            dgamma[i] += g[i] * xh[i];
+            dbeta[i] += g[i];
+        }
+        // mean(dx_hat) and mean(dx_hat x_hat), dx_hat = g gamma, summed in lanes (vectorised).
+        let mean_dxh = lane_dot(g, gamma) / d as f32;
+        let (mut lanes, mut i) = ([0.0f32; 16], 0);
+        while i + 16 <= d {
+            for (j, lane) in lanes.iter_mut().enumerate() {
+                *lane += g[i + j] * gamma[i + j] * xh[i + j];
+            }
+            i += 16;
+        }
+        let tail: f32 = (i..d).map(|i| g[i] * gamma[i] * xh[i]).sum();
+        let mean_dxh_xh = (lanes.iter().sum::<f32>() + tail) / d as f32;
+        for i in 0..d {
+            dx[i] = inv * (g[i] * gamma[i] - mean_dxh - xh[i] * mean_dxh_xh);
+        }
+    }
+    (dgamma, dbeta)
 }

@@ -27,7 +27,7 @@ mod rotary;
 mod softmax;
 
 pub use attention::attention;
-pub use conv::conv2d;
+pub use conv::{conv2d, norm_silu_conv2d};
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
 pub use linear::linear;
@@ -63,21 +63,64 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
 
 /// The sum of `f(v)` over `values`: f32 within blocks of 1024 (16 lanes, which vectorise), the
 /// blocks added in f64, so that a megapixel plane loses no precision to one long f32 sum.
+#[multiversion::multiversion(targets = "simd")]
 fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     values
         .chunks(1024)
-        .map(|block| {
-            let mut lanes = [0.0f32; 16];
-            let mut chunks = block.chunks_exact(16);
-            for chunk in &mut chunks {
-                for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                    *lane += f(v);
-                }
-            }
-            let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-            lanes.iter().sum::<f32>() as f64 + tail as f64
-        })
+        .map(|block| lane_sum(block, &f) as f64)
         .sum()
+}
+
+/// The sum of `f(v)` over `values` in 16 f32 lanes, then across the lanes: an order that
+/// vectorises (a plain running sum must stay scalar, since f32 addition does not reassociate).
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The largest `f(v)` over `values` (minus infinity for none), in 16 lanes as `lane_sum` adds.
+#[inline(always)]
+fn lane_max(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(f(v));
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(f(v)));
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// The sum of `a b` over two slices of one length, in 16 lanes as `lane_sum` adds.
+#[inline(always)]
+fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let mut lanes = [0.0f32; 16];
+    let (mut a16, mut b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    for (a, b) in (&mut a16).zip(&mut b16) {
+        for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
+            *lane += a * b;
+        }
+    }
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -195,6 +238,70 @@ mod tests {
         assert!(max_diff(group_norm(&norm, view), plain.clone()) < 1e-5);
         // The shared input is as it was.
         assert!(max_diff(norm.forward(x), plain) == 0.0);
+    }
+
+    #[test]
+    fn norm_silu_convolutions_equal_burns() {
+        let device = crate::device::cpu();
+        let mut norm = GroupNormConfig::new(2, 6).with_epsilon(1e-6).init(&device);
+        let per_channel = |offset: f32| {
+            let values: Vec<f32> = (0..6).map(|c| offset + 0.4 * c as f32).collect();
+            Param::from_tensor(Tensor::<1>::from_floats(values.as_slice(), &device))
+        };
+        norm.gamma = Some(per_channel(0.7));
+        norm.beta = Some(per_channel(-0.9));
+        // (batch, kernel, padding): one image (parallel products) and three (parallel images),
+        // uneven padding, and a pointwise convolution (normalised first, then convolved).
+        let cases = [
+            (1, [3, 3], [(1, 1), (1, 1)]),
+            (3, [3, 3], [(1, 1), (1, 1)]),
+            (2, [3, 3], [(0, 2), (1, 0)]),
+            (2, [1, 1], [(0, 0), (0, 0)]),
+        ];
+        for (batch, kernel, padding) in cases {
+            let [(top, bottom), (left, right)] = padding;
+            let conv = Conv2dConfig::new([6, 5], kernel)
+                .with_padding(PaddingConfig2d::Explicit(top, left, bottom, right))
+                .init(&device);
+            let x = random([batch, 6, 7, 9]).mul_scalar(2.0).add_scalar(0.5);
+            let reference = burn_conv(&conv, silu(norm.forward(x.clone())), padding);
+            // A shared input (kept intact) and a view into a larger tensor.
+            let diff = max_diff(norm_silu_conv2d(&norm, &conv, x.clone()), reference.clone());
+            assert!(
+                diff < 1e-4,
+                "{kernel:?} {padding:?} batch {batch}: max |diff| {diff}"
+            );
+            let view = Tensor::cat(vec![random([1, 6, 7, 9]), x.clone()], 0).narrow(0, 1, batch);
+            let diff = max_diff(norm_silu_conv2d(&norm, &conv, view), reference);
+            assert!(
+                diff < 1e-4,
+                "{kernel:?} {padding:?} view: max |diff| {diff}"
+            );
+        }
+        // Under autodiff: the same output and input gradient as burn's three steps.
+        let device = device.autodiff();
+        let (norm, conv) = (
+            burn::module::Module::to_device(norm, &device),
+            Conv2dConfig::new([6, 5], [3, 3]),
+        );
+        let conv = conv
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        let x = Tensor::<4>::random([2, 6, 7, 9], Distribution::Normal(0.0, 1.0), &device);
+        let target = Tensor::<4>::random([2, 5, 7, 9], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                norm_silu_conv2d(&norm, &conv, x.clone())
+            } else {
+                conv.forward(silu(norm.forward(x.clone())))
+            };
+            let grads = (y.clone() * target.clone()).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert!(max_diff(ours.0, burns.0) < 1e-4, "autodiff output");
+        assert!(max_diff(ours.1, burns.1) < 1e-4, "autodiff input gradient");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::{applies, on_cpu, sum, tensor, values};
 use burn::nn::GroupNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// `norm.forward(x)`.
@@ -36,7 +37,7 @@ pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
 /// Gamma and beta where the extension's kernel applies (an affine norm in f32 on the CPU, with or
 /// without autodiff): it reads its input where it lies, so a shared input (a residual) is not
 /// copied first, and it has its own backward pass.
-fn affine_on_cpu(norm: &GroupNorm, x: &Tensor<4>) -> Option<(Tensor<1>, Tensor<1>)> {
+pub(super) fn affine_on_cpu(norm: &GroupNorm, x: &Tensor<4>) -> Option<(Tensor<1>, Tensor<1>)> {
     let (gamma, beta) = (norm.gamma.as_ref()?.val(), norm.beta.as_ref()?.val());
     (norm.affine && on_cpu(x) && on_cpu(&gamma) && on_cpu(&beta)).then_some((gamma, beta))
 }
@@ -105,14 +106,28 @@ pub(super) fn normalize_values(
         .for_each(|(index, group)| {
             let (mean, inv_std) = g.statistics(group);
             let first_channel = g.first_channel(index);
-            for (c, values) in group.chunks_mut(g.plane).enumerate() {
-                let scale = inv_std * gamma[first_channel + c];
-                let shift = beta[first_channel + c];
-                for v in values {
-                    *v = activation((*v - mean) * scale + shift);
-                }
-            }
+            let (gamma, beta) = (&gamma[first_channel..], &beta[first_channel..]);
+            normalize_group(group, mean, inv_std, gamma, beta, g.plane, &activation);
         });
+}
+
+/// One group's channels (`plane` values each) in place, from its statistics.
+#[multiversion(targets = "simd")]
+fn normalize_group(
+    group: &mut [f32],
+    mean: f32,
+    inv_std: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    plane: usize,
+    activation: &impl Fn(f32) -> f32,
+) {
+    for ((values, &gamma), &shift) in group.chunks_mut(plane).zip(gamma).zip(beta) {
+        let scale = inv_std * gamma;
+        for v in values {
+            *v = activation((*v - mean) * scale + shift);
+        }
+    }
 }
 
 /// The same of `input` written to `out`: for an input that is still needed (a residual, or kept
@@ -131,18 +146,68 @@ pub(super) fn normalize_into(
         .for_each(|(index, (out, group))| {
             let (mean, inv_std) = g.statistics(group);
             let first_channel = g.first_channel(index);
-            let channels = out.chunks_mut(g.plane).zip(group.chunks(g.plane));
-            for (c, (out, values)) in channels.enumerate() {
-                let scale = inv_std * gamma[first_channel + c];
-                let shift = beta[first_channel + c];
-                for (o, &v) in out.iter_mut().zip(values) {
-                    *o = activation((v - mean) * scale + shift);
-                }
-            }
+            let (gamma, beta) = (&gamma[first_channel..], &beta[first_channel..]);
+            normalize_group_into(
+                group,
+                out,
+                mean,
+                inv_std,
+                (gamma, beta),
+                g.plane,
+                &activation,
+            );
         });
 }
 
+/// `normalize_group` of `group` written to `out`.
+#[multiversion(targets = "simd")]
+fn normalize_group_into(
+    group: &[f32],
+    out: &mut [f32],
+    mean: f32,
+    inv_std: f32,
+    (gamma, beta): (&[f32], &[f32]),
+    plane: usize,
+    activation: &impl Fn(f32) -> f32,
+) {
+    let channels = out.chunks_mut(plane).zip(group.chunks(plane));
+    for (((out, values), &gamma), &shift) in channels.zip(gamma).zip(beta) {
+        let scale = inv_std * gamma;
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = activation((v - mean) * scale + shift);
+        }
+    }
+}
+
+/// Per image and channel, the group norm's `[mean, inv_std * gamma, beta]` (image-major), for a
+/// kernel that applies it as it reads its input (`normalized_silu`) instead of reading a
+/// normalised copy.
+pub(super) fn channel_transforms(
+    input: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    g: &Groups,
+) -> Vec<[f32; 3]> {
+    input
+        .par_chunks(g.size())
+        .enumerate()
+        .flat_map_iter(|(index, group)| {
+            let (mean, inv_std) = g.statistics(group);
+            let first_channel = g.first_channel(index);
+            (first_channel..first_channel + g.channels / g.groups)
+                .map(move |c| [mean, inv_std * gamma[c], beta[c]])
+        })
+        .collect()
+}
+
+/// `silu((v - mean) * scale + shift)`: `normalize_values`' arithmetic, with its SiLU.
+#[inline(always)]
+pub(super) fn normalized_silu(v: f32, [mean, scale, shift]: [f32; 3]) -> f32 {
+    silu_value((v - mean) * scale + shift)
+}
+
 /// SiLU, `v sigmoid(v)`.
+#[inline(always)]
 pub(super) fn silu_value(v: f32) -> f32 {
     v / (1.0 + exp(-v))
 }
@@ -212,6 +277,7 @@ pub(super) fn backward(
 }
 
 /// `sum(a (b - shift))`, in blocks as `sum` adds.
+#[multiversion(targets = "simd")]
 fn centred_dot(a: &[f32], b: &[f32], shift: f32) -> f64 {
     a.chunks(1024)
         .zip(b.chunks(1024))

@@ -3,8 +3,10 @@
 //! division, each single-threaded, and the scale is one more pass each way).
 
 use super::exp::exp;
+use super::{lane_dot, lane_max, lane_sum};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Values per parallel task (whole rows).
@@ -42,23 +44,23 @@ pub fn backward(y: &[f32], grad: &[f32], d: usize, scale: f32) -> Vec<f32> {
 }
 
 /// `forward` of the rows of `x` (`d` values each) in place, on the calling thread.
+#[multiversion(targets = "simd")]
 pub fn forward_in_place(x: &mut [f32], d: usize, scale: f32) {
     for row in x.chunks_mut(d) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-        let mut sum = 0.0f32;
+        let max = lane_max(row, |v| v * scale);
         for v in row.iter_mut() {
             *v = exp(*v * scale - max);
-            sum += *v;
         }
-        let inv = 1.0 / sum;
+        let inv = 1.0 / lane_sum(row, |v| v);
         row.iter_mut().for_each(|v| *v *= inv);
     }
 }
 
 /// `backward` in place: each row of `grad` becomes the gradient in `x`, on the calling thread.
+#[multiversion(targets = "simd")]
 pub fn backward_in_place(grad: &mut [f32], y: &[f32], d: usize, scale: f32) {
     for (g, y) in grad.chunks_mut(d).zip(y.chunks(d)) {
-        let dot: f32 = y.iter().zip(g.iter()).map(|(y, g)| y * g).sum();
+        let dot = lane_dot(y, g);
         for (g, y) in g.iter_mut().zip(y) {
             *g = scale * y * (*g - dot);
         }

@@ -1,7 +1,7 @@
 //! The taming building blocks (SPEC.md 2.1): ResnetBlock, AttnBlock, Downsample, Upsample.
 //! Field names mirror taming's state-dict paths so that weights map one to one.
 
-use crate::cpu::{conv2d, group_norm, group_norm_silu};
+use crate::cpu::{conv2d, group_norm, norm_silu_conv2d};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -49,9 +49,9 @@ impl ResnetBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
+        let h = norm_silu_conv2d(&self.norm1, &self.conv1, x.clone());
         // Dropout is 0 in every published config and we only train with it off.
-        let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
+        let h = norm_silu_conv2d(&self.norm2, &self.conv2, h);
         let skip = match &self.nin_shortcut {
             Some(conv) => conv2d(conv, x),
             None => x,

@@ -3,7 +3,7 @@
 use super::blocks::{AttnBlock, ResnetBlock, Upsample, conv3x3, normalize};
 use super::config::VqGanConfig;
 use super::encoder::{Mid, blocks_with_attention};
-use crate::cpu::{conv2d, group_norm_silu};
+use crate::cpu::{conv2d, group_norm_silu, norm_silu_conv2d};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
@@ -68,11 +68,16 @@ impl Decoder {
     }
 
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        conv2d(&self.conv_out, self.features(z))
+        norm_silu_conv2d(&self.norm_out, &self.conv_out, self.trunk(z))
     }
 
     /// Everything before `conv_out`: its input, which training needs for the adaptive GAN weight.
     pub fn features(&self, z: Tensor<4>) -> Tensor<4> {
+        group_norm_silu(&self.norm_out, self.trunk(z))
+    }
+
+    /// Everything before `norm_out`.
+    fn trunk(&self, z: Tensor<4>) -> Tensor<4> {
         let mut h = self.mid.forward(conv2d(&self.conv_in, z));
         for level in self.up.iter().rev() {
             h = blocks_with_attention(&level.block, &level.attn, h);
@@ -80,6 +85,6 @@ impl Decoder {
                 h = upsample.forward(h);
             }
         }
-        group_norm_silu(&self.norm_out, h)
+        h
     }
 }

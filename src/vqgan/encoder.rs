@@ -2,7 +2,7 @@
 
 use super::blocks::{AttnBlock, Downsample, ResnetBlock, conv3x3, normalize};
 use super::config::VqGanConfig;
-use crate::cpu::{conv2d, group_norm_silu};
+use crate::cpu::{conv2d, norm_silu_conv2d};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
@@ -109,6 +109,6 @@ impl Encoder {
             }
         }
         let h = self.mid.forward(h);
-        conv2d(&self.conv_out, group_norm_silu(&self.norm_out, h))
+        norm_silu_conv2d(&self.norm_out, &self.conv_out, h)
     }
 }
