@@ -211,6 +211,15 @@ impl Geometry {
         self.upsample > 1 || (self.stride == [1, 1] && !self.is_pointwise())
     }
 
+    /// Whether this is taming's Upsample: the input enlarged twice, then a 3x3 kernel padded
+    /// by one on every side (`convolve_upsampled`).
+    fn is_taming_upsample(&self) -> bool {
+        self.upsample == 2
+            && [self.kh, self.kw, self.top, self.left] == [3, 3, 1, 1]
+            && [self.h_out, self.w_out] == [self.h, self.w]
+            && self.stride == [1, 1]
+    }
+
     /// Whether the input itself is the patch matrix (a 1x1 kernel, stride 1, no padding).
     fn is_pointwise(&self) -> bool {
         self.kh == 1
@@ -234,6 +243,9 @@ fn convolve_image(
 ) {
     let plane_out = g.h_out * g.w_out;
     let c_out = output.len() / plane_out;
+    if g.is_taming_upsample() {
+        return convolve_upsampled(input, weight, bias, output, g, transform, parallel);
+    }
     if g.is_shifted() {
         return convolve_shifted(input, weight, bias, output, g, transform, parallel);
     }
@@ -323,6 +335,92 @@ fn convolve_shifted(
         }
         // The bands cover every output row of every channel: each value written once.
         copy_band(wide, output, first_row, g);
+    }
+}
+
+/// taming's Upsample (nearest x2, then a 3x3 convolution padded by one) by output phase: output
+/// pixel (2i + py, 2j + px) sees input rows i - 1 + py and i + py (and columns likewise) through
+/// a 2x2 kernel whose taps are sums of the 3x3 kernel's (`phase_weights`), so each of the four
+/// phases is four tap products over the low-resolution input padded by one, as in
+/// `convolve_shifted`: 16 products of `[C_out, C_in]` per input pixel instead of 36, and no
+/// enlarged copy.
+fn convolve_upsampled(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [MaybeUninit<f32>],
+    g: &Geometry,
+    transform: Option<&[[f32; 3]]>,
+    parallel: bool,
+) {
+    let (h, w) = (g.h / 2, g.w / 2);
+    let low = Geometry::new([g.c_in, h, w], 1, [3, 3], [1, 1], [(1, 1), (1, 1)]);
+    let (hp, wp) = low.padded_size();
+    let c_out = output.len() / (g.h_out * g.w_out);
+    let padded = padded_input(input, &low, transform, parallel);
+    let phases = phase_weights(weight, c_out, g.c_in);
+    let rows_per_band = (BAND_FLOATS / (c_out * wp)).clamp(1, h);
+    let mut wide = vec![0.0f32; c_out * rows_per_band * wp];
+    for first_row in (0..h).step_by(rows_per_band) {
+        let rows = rows_per_band.min(h - first_row);
+        let n = rows * wp;
+        let wide = &mut wide[..c_out * n];
+        for (phase, taps) in phases.chunks(4 * c_out * g.c_in).enumerate() {
+            let (py, px) = (phase / 2, phase % 2);
+            for (channel, row) in wide.chunks_mut(n).enumerate() {
+                row.fill(bias.map_or(0.0, |b| b[channel]));
+            }
+            for (tap, tap_weight) in taps.chunks(c_out * g.c_in).enumerate() {
+                let (a, b) = (tap / 2, tap % 2);
+                let lhs = Matrix::dense(tap_weight, g.c_in);
+                let rhs = Matrix::dense(&padded[(first_row + py + a) * wp + px + b..], hp * wp);
+                multiply(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
+            }
+            // The four phases cover every output pixel: each value written once.
+            copy_phase(wide, output, first_row, [py, px], g);
+        }
+    }
+}
+
+/// The 2x2 kernels of `convolve_upsampled` from a `[C_out, C_in, 3, 3]` weight: for phase (py,
+/// px) and tap (a, b), four phases of four dense `[C_out, C_in]` matrices, the sum of the 3x3
+/// taps whose rows `ROWS[py][a]` and columns `ROWS[px][b]` read the same input pixel once
+/// enlarged.
+fn phase_weights(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    const ROWS: [[&[usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
+    let mut out = vec![0.0f32; 16 * c_out * c_in];
+    for (index, matrix) in out.chunks_mut(c_out * c_in).enumerate() {
+        let (phase, tap) = (index / 4, index % 4);
+        let (ys, xs) = (ROWS[phase / 2][tap / 2], ROWS[phase % 2][tap % 2]);
+        for (value, kernel) in matrix.iter_mut().zip(weight.chunks(9)) {
+            *value = ys
+                .iter()
+                .flat_map(|&ky| xs.iter().map(move |&kx| kernel[ky * 3 + kx]))
+                .sum();
+        }
+    }
+    out
+}
+
+/// One phase's band of `convolve_upsampled` (`[C_out, rows, Wp]` wide rows of the low-resolution
+/// grid from row `first_row`) into every other pixel of every other row of the output planes.
+#[multiversion(targets = "simd")]
+fn copy_phase(
+    wide: &[f32],
+    output: &mut [MaybeUninit<f32>],
+    first_row: usize,
+    [py, px]: [usize; 2],
+    g: &Geometry,
+) {
+    let (plane_out, w, wp) = (g.h_out * g.w_out, g.w / 2, g.w / 2 + 2);
+    let n = wide.len() / (output.len() / plane_out);
+    for (band, plane) in wide.chunks(n).zip(output.chunks_mut(plane_out)) {
+        for (r, src) in band.chunks(wp).enumerate() {
+            let dst = &mut plane[(2 * (first_row + r) + py) * g.w_out..][..g.w_out];
+            for (pair, &v) in dst.chunks_exact_mut(2).zip(&src[..w]) {
+                pair[px].write(v);
+            }
+        }
     }
 }
 
