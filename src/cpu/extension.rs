@@ -84,6 +84,10 @@ pub trait CpuKernels: Backend {
         upsample: usize,
     ) -> FloatTensor<Self>;
 
+    /// The mean negative log-likelihood of `targets` (one class per row) under `logits` `[B, N,
+    /// V]` (`super::cross_entropy`), as a tensor of one value.
+    fn mean_nll(logits: FloatTensor<Self>, targets: Vec<u32>) -> FloatTensor<Self>;
+
     /// `conv2d` (no enlargement) of `group_norm` with its SiLU: at inference the normalised
     /// input exists only inside the convolution's padded copy of `x`.
     #[allow(clippy::too_many_arguments)]
@@ -195,6 +199,15 @@ pub fn conv2d(
         ),
         None => <Dispatch as CpuKernels>::conv2d_unbiased(x, weight, padding, upsample),
     })
+}
+
+/// The mean NLL of `targets` under `logits` (`super::cross_entropy`), for f32 tensors on the CPU
+/// device, with or without autodiff.
+pub fn mean_nll(logits: Tensor<3>, targets: Vec<u32>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::mean_nll(
+        logits.into_dispatch(),
+        targets,
+    ))
 }
 
 /// `conv2d(conv, silu(group_norm(x)))` with `norm`'s gamma and beta, for f32 tensors on the CPU
@@ -350,6 +363,12 @@ impl CpuKernels for Flex {
         upsample: usize,
     ) -> FlexTensor {
         conv_flex(&x, &weight, None, padding, upsample)
+    }
+
+    fn mean_nll(logits: FlexTensor, targets: Vec<u32>) -> FlexTensor {
+        let v = last_dim(&logits);
+        let (loss, _) = super::cross_entropy::forward(&contiguous(&logits), v, &targets);
+        shaped(vec![loss], vec![1])
     }
 
     fn norm_silu_conv2d(
@@ -528,6 +547,24 @@ fn linear_flex(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> F
     );
     let rows = x.layout().shape()[0];
     shaped(out, vec![rows, d_out])
+}
+
+/// Parent: the logits.
+#[derive(Debug)]
+struct MeanNllBackward;
+
+impl Backward<Flex, 1> for MeanNllBackward {
+    /// The logits, each row's log-sum-exp and the targets.
+    type State = (FlexTensor, Vec<f32>, Vec<u32>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (logits, lse, targets) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let grad = contiguous(&grad)[0];
+            let dx = super::cross_entropy::backward(&contiguous(&logits), &lse, &targets, grad);
+            shaped_like(&logits, dx)
+        });
+    }
 }
 
 /// Parents: the input, the weight and, when N = 3, the bias.
@@ -921,6 +958,23 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(conv_flex(&x, &weight, None, padding, upsample))
             }
+        }
+    }
+
+    fn mean_nll(logits: FloatTensor<Self>, targets: Vec<u32>) -> FloatTensor<Self> {
+        let node = logits.node();
+        let logits = logits.into_primitive();
+        let v = last_dim(&logits);
+        match MeanNllBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (loss, lse) = super::cross_entropy::forward(&contiguous(&logits), v, &targets);
+                prep.finish((logits, lse, targets), shaped(vec![loss], vec![1]))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::mean_nll(logits, targets)),
         }
     }
 

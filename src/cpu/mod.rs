@@ -16,6 +16,7 @@
 mod attention;
 pub mod conv;
 mod conv_grad;
+mod cross_entropy;
 mod exp;
 mod extension;
 mod gelu;
@@ -28,6 +29,7 @@ mod softmax;
 
 pub use attention::attention;
 pub use conv::{conv2d, norm_silu_conv2d};
+pub use cross_entropy::mean_nll;
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
 pub use linear::linear;

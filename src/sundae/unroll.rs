@@ -3,7 +3,7 @@
 
 use super::{Conditions, Denoiser};
 use crate::train::SplitMix;
-use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 
 pub struct Unrolled {
@@ -68,16 +68,22 @@ pub fn unrolled_loss<M: Denoiser>(
         labels,
     };
     let target = clean.clone().reshape([b, h * w, 1]);
+    let target_classes: Vec<u32> = clean
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("token grids read back as integers")
+        .into_iter()
+        .map(|t| t as u32)
+        .collect();
     let mut x = corrupted;
     let mut total: Option<Tensor<1>> = None;
     let mut step_losses = Vec::with_capacity(unroll_steps);
     let mut correct = 0.0;
     for t in 0..unroll_steps {
         let logits = model.logits_conditioned(x.clone(), &conditions);
-        let nll = log_softmax(logits.clone(), 2)
-            .gather(2, target.clone())
-            .mean()
-            .neg();
+        let nll = crate::cpu::mean_nll(logits.clone(), &target_classes);
         step_losses.push(nll.clone().into_scalar::<f64>());
         let hits = logits
             .clone()
