@@ -3,7 +3,7 @@
 //! input) and multiplied by the weight `[C_out, C_in * kh * kw]` as it is stored, into the output
 //! rows of every channel in place, the bias preloaded.
 
-use super::matrix::{Matrix, multiply};
+use super::matrix::{Matrix, multiply, overwrite};
 use super::norm::{affine_on_cpu, group_norm_silu};
 use super::{applies, conv_grad, on_cpu, tensor, values};
 use burn::nn::conv::Conv2d;
@@ -322,9 +322,6 @@ fn convolve_shifted(
         let rows = rows_per_band.min(g.h_out - first_row);
         let n = rows * wp;
         let wide = &mut wide[..c_out * n];
-        for (channel, row) in wide.chunks_mut(n).enumerate() {
-            row.fill(bias.map_or(0.0, |b| b[channel]));
-        }
         for tap in 0..taps {
             let (ky, kx) = (tap / g.kw, tap % g.kw);
             let lhs = Matrix {
@@ -333,10 +330,12 @@ fn convolve_shifted(
                 col_stride: taps,
             };
             let rhs = Matrix::dense(&padded[(first_row + ky) * wp + kx..], hp * wp);
-            multiply(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
+            // The first tap writes the band (no zeroing pass), the others add to it.
+            let product = if tap == 0 { overwrite } else { multiply };
+            product(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
         }
         // The bands cover every output row of every channel: each value written once.
-        copy_band(wide, output, first_row, g);
+        copy_band(wide, bias, output, first_row, g);
     }
 }
 
@@ -369,17 +368,15 @@ fn convolve_upsampled(
         let wide = &mut wide[..c_out * n];
         for (phase, taps) in phases.chunks(4 * c_out * g.c_in).enumerate() {
             let (py, px) = (phase / 2, phase % 2);
-            for (channel, row) in wide.chunks_mut(n).enumerate() {
-                row.fill(bias.map_or(0.0, |b| b[channel]));
-            }
             for (tap, tap_weight) in taps.chunks(c_out * g.c_in).enumerate() {
                 let (a, b) = (tap / 2, tap % 2);
                 let lhs = Matrix::dense(tap_weight, g.c_in);
                 let rhs = Matrix::dense(&padded[(first_row + py + a) * wp + px + b..], hp * wp);
-                multiply(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
+                let product = if tap == 0 { overwrite } else { multiply };
+                product(lhs, rhs, wide, n, c_out, g.c_in, n, parallel);
             }
             // The four phases cover every output pixel: each value written once.
-            copy_phase(wide, output, first_row, [py, px], g);
+            copy_phase(wide, bias, output, first_row, [py, px], g);
         }
     }
 }
@@ -405,10 +402,12 @@ fn phase_weights(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
 }
 
 /// One phase's band of `convolve_upsampled` (`[C_out, rows, Wp]` wide rows of the low-resolution
-/// grid from row `first_row`) into every other pixel of every other row of the output planes.
+/// grid from row `first_row`), plus the bias, into every other pixel of every other row of the
+/// output planes.
 #[multiversion(targets = "simd")]
 fn copy_phase(
     wide: &[f32],
+    bias: Option<&[f32]>,
     output: &mut [MaybeUninit<f32>],
     first_row: usize,
     [py, px]: [usize; 2],
@@ -416,11 +415,13 @@ fn copy_phase(
 ) {
     let (plane_out, w, wp) = (g.h_out * g.w_out, g.w / 2, g.w / 2 + 2);
     let n = wide.len() / (output.len() / plane_out);
-    for (band, plane) in wide.chunks(n).zip(output.chunks_mut(plane_out)) {
+    let planes = wide.chunks(n).zip(output.chunks_mut(plane_out));
+    for (channel, (band, plane)) in planes.enumerate() {
+        let bias = bias.map_or(0.0, |b| b[channel]);
         for (r, src) in band.chunks(wp).enumerate() {
             let dst = &mut plane[(2 * (first_row + r) + py) * g.w_out..][..g.w_out];
             for (pair, &v) in dst.chunks_exact_mut(2).zip(&src[..w]) {
-                pair[px].write(v);
+                pair[px].write(v + bias);
             }
         }
     }
@@ -497,17 +498,24 @@ fn fill_row(dst: &mut [MaybeUninit<f32>], row: &[f32], up: usize, f: impl Fn(f32
     }
 }
 
-/// The output rows of one band, `[C_out, rows, Wp]` wide rows in `wide`, into the output planes
-/// (`[C_out, H_out, W_out]`) from row `first_row`, without each row's wasted columns.
+/// The output rows of one band, `[C_out, rows, Wp]` wide rows in `wide`, plus the bias, into the
+/// output planes (`[C_out, H_out, W_out]`) from row `first_row`, without each row's wasted columns.
 #[multiversion(targets = "simd")]
-fn copy_band(wide: &[f32], output: &mut [MaybeUninit<f32>], first_row: usize, g: &Geometry) {
+fn copy_band(
+    wide: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [MaybeUninit<f32>],
+    first_row: usize,
+    g: &Geometry,
+) {
     let (plane_out, wp) = (g.h_out * g.w_out, g.padded_size().1);
     let n = wide.len() / (output.len() / plane_out);
     for (channel, band) in wide.chunks(n).enumerate() {
+        let bias = bias.map_or(0.0, |b| b[channel]);
         let dst = &mut output[channel * plane_out + first_row * g.w_out..][..n / wp * g.w_out];
         for (dst, src) in dst.chunks_mut(g.w_out).zip(band.chunks(wp)) {
             for (d, &s) in dst.iter_mut().zip(src) {
-                d.write(s);
+                d.write(s + bias);
             }
         }
     }
