@@ -108,20 +108,22 @@ fn lane_max(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// The sum of `a b` over two slices of one length, in 16 lanes as `lane_sum` adds.
 #[inline(always)]
 fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    lane_sum_of_pairs(a, b, |a, b| a * b)
+}
+
+/// The sum of `f(a, b)` over two slices of one length, in 16 lanes as `lane_sum` adds.
+#[inline(always)]
+fn lane_sum_of_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     assert_eq!(a.len(), b.len());
     let mut lanes = [0.0f32; 16];
     let (mut a16, mut b16) = (a.chunks_exact(16), b.chunks_exact(16));
     for (a, b) in (&mut a16).zip(&mut b16) {
         for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
-            *lane += a * b;
+            *lane += f(a, b);
         }
     }
-    let tail: f32 = a16
-        .remainder()
-        .iter()
-        .zip(b16.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
+    let pairs = a16.remainder().iter().zip(b16.remainder());
+    let tail: f32 = pairs.map(|(&a, &b)| f(a, b)).sum();
     lanes.iter().sum::<f32>() + tail
 }
 

@@ -5,7 +5,7 @@
 //! (`backward`) is two vectorisable passes per group, instead of burn's chain of element-wise steps.
 
 use super::exp::exp;
-use super::{applies, on_cpu, sum, tensor, values};
+use super::{applies, lane_sum_of_pairs, on_cpu, sum, tensor, values};
 use burn::nn::GroupNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
@@ -281,21 +281,6 @@ pub(super) fn backward(
 fn centred_dot(a: &[f32], b: &[f32], shift: f32) -> f64 {
     a.chunks(1024)
         .zip(b.chunks(1024))
-        .map(|(a, b)| {
-            let mut lanes = [0.0f32; 16];
-            let (mut a16, mut b16) = (a.chunks_exact(16), b.chunks_exact(16));
-            for (a, b) in (&mut a16).zip(&mut b16) {
-                for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
-                    *lane += a * (b - shift);
-                }
-            }
-            let tail: f32 = a16
-                .remainder()
-                .iter()
-                .zip(b16.remainder())
-                .map(|(a, b)| a * (b - shift))
-                .sum();
-            lanes.iter().sum::<f32>() as f64 + tail as f64
-        })
+        .map(|(a, b)| f64::from(lane_sum_of_pairs(a, b, |a, b| a * (b - shift))))
         .sum()
 }
