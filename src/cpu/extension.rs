@@ -526,11 +526,16 @@ impl Backward<Flex, 1> for GeluBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let x = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            shaped_like(
-                &x,
-                super::gelu::gelu_grad(&contiguous(&x), &contiguous(&grad)),
-            )
+        unary::<Flex, _>(ops.parents, ops.node, grads, |mut grad| {
+            let x_values = contiguous(&x);
+            // The gradient through GELU in place of the output's where no one else holds it.
+            match owned_values(&mut grad) {
+                Some(values) => {
+                    super::gelu::gelu_grad_in_place(&x_values, values);
+                    grad
+                }
+                None => shaped_like(&x, super::gelu::gelu_grad(&x_values, &contiguous(&grad))),
+            }
         });
     }
 }
@@ -620,6 +625,19 @@ fn group_norm_flex(
     shaped_like(x, data)
 }
 
+/// The values of `x` to change in place: where `x` is the only owner of its memory and its values
+/// fill that memory in order.
+fn owned_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
+    let elements = x.layout().num_elements();
+    let whole = x.layout().contiguous_offsets() == Some((0, elements))
+        && x.bytes().len() == elements * std::mem::size_of::<f32>();
+    if whole {
+        x.try_storage_mut::<f32>()
+    } else {
+        None
+    }
+}
+
 /// The group norm of `x`, in place where `x` is the only owner of its contiguous memory.
 fn group_norm_owned(
     mut x: FlexTensor,
@@ -629,13 +647,10 @@ fn group_norm_owned(
     epsilon: f64,
     silu: bool,
 ) -> FlexTensor {
-    let elements = x.layout().num_elements();
-    let whole = x.layout().contiguous_offsets() == Some((0, elements))
-        && x.bytes().len() == elements * std::mem::size_of::<f32>();
     let g = super::norm::Groups::new(x.layout().shape(), groups, epsilon);
     let (gamma_values, beta_values) = (contiguous(gamma), contiguous(beta));
-    match x.try_storage_mut::<f32>() {
-        Some(data) if whole => {
+    match owned_values(&mut x) {
+        Some(data) => {
             let (gamma, beta) = (&*gamma_values, &*beta_values);
             if silu {
                 super::norm::normalize_values(data, gamma, beta, &g, super::norm::silu_value);

@@ -46,16 +46,21 @@ fn gelu_into(x: &[f32], out: &mut [MaybeUninit<f32>]) {
 /// The gradient through GELU: `grad * (Phi(x) + x phi(x))`, Phi and phi the standard normal's
 /// distribution and density. The density's e^(-x^2/2) is the one erf(x / sqrt 2) computes.
 pub fn gelu_grad(x: &[f32], grad: &[f32]) -> Vec<f32> {
-    assert_eq!(x.len(), grad.len(), "one gradient per value");
     let mut out = grad.to_vec();
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(grad, x)| gelu_grad_in_place(x, grad));
+    gelu_grad_in_place(x, &mut out);
     out
 }
 
+/// `gelu_grad` over the output's gradient in place.
+pub fn gelu_grad_in_place(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len(), "one gradient per value");
+    grad.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(grad, x)| gelu_grad_chunk(x, grad));
+}
+
 #[multiversion(targets = "simd")]
-fn gelu_grad_in_place(x: &[f32], grad: &mut [f32]) {
+fn gelu_grad_chunk(x: &[f32], grad: &mut [f32]) {
     for (g, &x) in grad.iter_mut().zip(x) {
         let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
         *g *= 0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss;
