@@ -505,7 +505,9 @@ pub fn attach_render_decoder(
 /// Starts a render decoder from a smaller decoder of the same codes (the tokenizer's own, or a
 /// render decoder of a lower size): every tensor whose name and shape match once the smaller one's
 /// levels are counted `shift` levels up (its level 0 is the new decoder's level `shift`: the same
-/// features, now followed by more upsampling). Returns (copied, total).
+/// features, now followed by more upsampling). Where the new levels keep the width of the smaller
+/// one's top level, they start by passing its features through (see
+/// [`crate::vqgan::render::pass_through_levels`]). Returns (copied, total).
 pub fn init_render_from(
     render: &mut RenderDecoder,
     source: &RenderDecoder,
@@ -534,6 +536,18 @@ pub fn init_render_from(
         }
     }
     let copied = chosen.len();
+    let copied_names: Vec<&str> = chosen.iter().map(|(name, _)| name.as_str()).collect();
+    let through = crate::vqgan::render::pass_through_levels(&wanted, shift, &copied_names);
+    let through_bytes: Vec<Vec<u8>> = through
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    for ((name, shape, _), bytes) in through.iter().zip(&through_bytes) {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| anyhow::anyhow!("cannot start the new levels: {e}"))?;
+        chosen.push((name.clone(), view));
+    }
     let subset = safetensors::serialize(chosen, None)
         .map_err(|e| anyhow::anyhow!("cannot copy the tokenizer's weights: {e}"))?;
     let mut store = SafetensorsStore::from_bytes(Some(subset))

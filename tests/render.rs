@@ -136,8 +136,101 @@ fn a_render_decoder_starts_from_its_tokenizers_levels() {
         values(render.decoder.conv_in.weight.val()),
         values(tokenizer.decoder.conv_in.weight.val())
     );
-    // The new level's upsampling has no counterpart: it keeps its own initialisation.
+    // The new level's upsampling has no counterpart: as wide as the tokenizer's top level, it
+    // starts passing its input through (the next test).
     assert!(render.decoder.up[1].upsample.is_some());
+}
+
+/// Latents of the fixture tokenizer's codes, `[1, 8, 8, 8]`, and a decoder's last features of them.
+fn features_of(decoder: &RenderDecoder, latents: &burn::tensor::Tensor<4>) -> Vec<f32> {
+    let z = decoder.post_quant_conv.forward(latents.clone());
+    decoder
+        .decoder
+        .features(z)
+        .into_data()
+        .iter::<f32>()
+        .collect()
+}
+
+#[test]
+fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
+    use burn::tensor::{Distribution, Tensor};
+    use sundae::vqgan::blocks::nearest_x2;
+    let device = sundae::device::cpu();
+    let (_, tokenizer) = bundle::load_vqgan(&root("tests/fixtures/tiny-bundle"), &device).unwrap();
+    let native = RenderDecoder::native(&tokenizer);
+    let latents = Tensor::<4>::random([1, 8, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    // 16 -> 64 px: two new levels of the tokenizer's top width (32 channels).
+    let mut grown = RenderDecoder::new(&render_config(64), &device);
+    bundle::init_render_from(&mut grown, &native, 2).unwrap();
+    let z = native.post_quant_conv.forward(latents.clone());
+    let source = native.decoder.features(z);
+    let enlarged: Vec<f32> = nearest_x2(nearest_x2(source))
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let drawn = features_of(&grown, &latents);
+    assert_eq!(drawn.len(), enlarged.len());
+    let worst = drawn
+        .iter()
+        .zip(&enlarged)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "max |diff| {worst}");
+    // The output layers were copied, so the picture is the source's drawn on a finer grid.
+    assert_eq!(
+        grown
+            .decoder
+            .conv_out
+            .weight
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect::<Vec<_>>(),
+        native
+            .decoder
+            .conv_out
+            .weight
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect::<Vec<_>>()
+    );
+
+    // A new level narrower than the source's top one (a block changes width): nothing passes
+    // through, the new levels keep their random start.
+    let narrow = VqGanConfig {
+        resolution: 32,
+        ch: 16,
+        ch_mult: vec![1, 2, 4],
+        norm_groups: 16,
+        ..VqGanConfig::tiny()
+    };
+    let mut random = RenderDecoder::new(&narrow, &device);
+    let (copied, _) = bundle::init_render_from(&mut random, &native, 1).unwrap();
+    assert!(copied > 0);
+    let upsample: Vec<f32> = random.decoder.up[1]
+        .upsample
+        .as_ref()
+        .unwrap()
+        .conv
+        .weight
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let centre_identity = (0..32).all(|c| upsample[((c * 32 + c) * 3 + 1) * 3 + 1] == 1.0);
+    assert!(!centre_identity);
+    assert!(
+        random.decoder.up[0].block[1]
+            .conv2
+            .weight
+            .val()
+            .abs()
+            .sum()
+            .into_scalar::<f32>()
+            > 0.0
+    );
 }
 
 #[test]

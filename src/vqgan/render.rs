@@ -12,6 +12,7 @@ use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Int, Tensor};
+use std::collections::HashMap;
 
 #[derive(Module, Debug)]
 pub struct RenderDecoder {
@@ -90,4 +91,63 @@ pub fn check_fits(render: &VqGanConfig, tokenizer: &VqGanConfig) -> Result<()> {
 /// How many levels a render decoder has above its tokenizer's decoder (2 for 64 -> 256).
 pub fn extra_levels(render: &VqGanConfig, tokenizer: &VqGanConfig) -> usize {
     render.levels().saturating_sub(tokenizer.levels())
+}
+
+/// Weights that make the `shift` new top levels of a decoder grown from a smaller one pass the
+/// smaller one's top features through, enlarged by nearest neighbour: every new upsampling
+/// convolution's centre tap is the identity, and every new residual block adds nothing at first (its
+/// last convolution zero; taming's blocks are `x + h`). With the output layers copied too, the new
+/// decoder starts as the smaller one drawn on a finer grid, where random new levels start from random
+/// colours (a 1024 decoder grown that way from the 256 one stayed at 15.5 dB after 400 steps).
+/// Only when it can be exact: every new level as wide as the copied top level (no block changes
+/// width), and `norm_out` and `conv_out` among `copied`; otherwise nothing (the new levels stay
+/// random). `wanted` holds the new decoder's tensor names and shapes; returns (name, shape, values).
+pub fn pass_through_levels(
+    wanted: &HashMap<String, Vec<usize>>,
+    shift: usize,
+    copied: &[&str],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let output_copied = ["decoder.norm_out.weight", "decoder.conv_out.weight"]
+        .iter()
+        .all(|name| copied.contains(name));
+    let new_level = |name: &str| {
+        name.strip_prefix("decoder.up.")
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(level, _)| level.parse::<usize>().ok())
+            .filter(|&level| level < shift)
+    };
+    let widens = wanted
+        .keys()
+        .any(|name| new_level(name).is_some() && name.contains(".nin_shortcut."));
+    if shift == 0 || !output_copied || widens {
+        return Vec::new();
+    }
+    let mut weights = Vec::new();
+    for (name, shape) in wanted {
+        let upsample_level = name
+            .strip_prefix("decoder.up.")
+            .and_then(|rest| rest.split_once(".upsample.conv."))
+            .and_then(|(level, _)| level.parse::<usize>().ok())
+            .filter(|&level| level <= shift);
+        let zeroed = new_level(name).is_some() && name.contains(".conv2.");
+        let values = match (upsample_level, name.ends_with(".weight")) {
+            (Some(_), true) => identity_kernel(shape),
+            (Some(_), false) => vec![0.0; shape.iter().product()],
+            (None, _) if zeroed => vec![0.0; shape.iter().product()],
+            (None, _) => continue,
+        };
+        weights.push((name.clone(), shape.clone(), values));
+    }
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
+    weights
+}
+
+/// A `[C, C, kh, kw]` kernel whose centre tap passes each channel through.
+fn identity_kernel(shape: &[usize]) -> Vec<f32> {
+    let [c_out, c_in, kh, kw] = [shape[0], shape[1], shape[2], shape[3]];
+    let mut values = vec![0.0; c_out * c_in * kh * kw];
+    for c in 0..c_out.min(c_in) {
+        values[((c * c_in + c) * kh + kh / 2) * kw + kw / 2] = 1.0;
+    }
+    values
 }
