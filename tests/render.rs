@@ -124,7 +124,6 @@ fn a_render_decoder_starts_from_its_tokenizers_levels() {
     let (copied, total) =
         bundle::init_render_from(&mut render, &RenderDecoder::native(&tokenizer), 1).unwrap();
     assert!(copied > 0 && copied < total, "{copied} of {total}");
-    let values = |t: burn::tensor::Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
     // The tokenizer's level 1 (the 8-pixel level) is the render decoder's level 2.
     let copied_level = values(render.decoder.up[2].block[0].conv1.weight.val());
     assert_eq!(
@@ -141,15 +140,15 @@ fn a_render_decoder_starts_from_its_tokenizers_levels() {
     assert!(render.decoder.up[1].upsample.is_some());
 }
 
-/// Latents of the fixture tokenizer's codes, `[1, 8, 8, 8]`, and a decoder's last features of them.
-fn features_of(decoder: &RenderDecoder, latents: &burn::tensor::Tensor<4>) -> Vec<f32> {
+/// A tensor's values, in order.
+fn values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+/// A decoder's last features (`norm_out` and SiLU, before `conv_out`) of quantised latents.
+fn features(decoder: &RenderDecoder, latents: &burn::tensor::Tensor<4>) -> burn::tensor::Tensor<4> {
     let z = decoder.post_quant_conv.forward(latents.clone());
-    decoder
-        .decoder
-        .features(z)
-        .into_data()
-        .iter::<f32>()
-        .collect()
+    decoder.decoder.features(z)
 }
 
 #[test]
@@ -163,13 +162,8 @@ fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
     // 16 -> 64 px: two new levels of the tokenizer's top width (32 channels).
     let mut grown = RenderDecoder::new(&render_config(64), &device);
     bundle::init_render_from(&mut grown, &native, 2).unwrap();
-    let z = native.post_quant_conv.forward(latents.clone());
-    let source = native.decoder.features(z);
-    let enlarged: Vec<f32> = nearest_x2(nearest_x2(source))
-        .into_data()
-        .iter::<f32>()
-        .collect();
-    let drawn = features_of(&grown, &latents);
+    let enlarged = values(nearest_x2(nearest_x2(features(&native, &latents))));
+    let drawn = values(features(&grown, &latents));
     assert_eq!(drawn.len(), enlarged.len());
     let worst = drawn
         .iter()
@@ -179,22 +173,8 @@ fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
     assert!(worst < 1e-5, "max |diff| {worst}");
     // The output layers were copied, so the picture is the source's drawn on a finer grid.
     assert_eq!(
-        grown
-            .decoder
-            .conv_out
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
-            .collect::<Vec<_>>(),
-        native
-            .decoder
-            .conv_out
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
-            .collect::<Vec<_>>()
+        values(grown.decoder.conv_out.weight.val()),
+        values(native.decoder.conv_out.weight.val())
     );
 
     // A new level narrower than the source's top one (a block changes width): nothing passes
@@ -209,16 +189,15 @@ fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
     let mut random = RenderDecoder::new(&narrow, &device);
     let (copied, _) = bundle::init_render_from(&mut random, &native, 1).unwrap();
     assert!(copied > 0);
-    let upsample: Vec<f32> = random.decoder.up[1]
-        .upsample
-        .as_ref()
-        .unwrap()
-        .conv
-        .weight
-        .val()
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let upsample = values(
+        random.decoder.up[1]
+            .upsample
+            .as_ref()
+            .unwrap()
+            .conv
+            .weight
+            .val(),
+    );
     let centre_identity = (0..32).all(|c| upsample[((c * 32 + c) * 3 + 1) * 3 + 1] == 1.0);
     assert!(!centre_identity);
     assert!(
