@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fails, generator, ok, root, s};
+use common::{fails, generator, max_abs_diff, ok, root, s};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use sundae::bundle;
@@ -164,12 +164,7 @@ fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
     bundle::init_render_from(&mut grown, &native, 2).unwrap();
     let enlarged = values(nearest_x2(nearest_x2(features(&native, &latents))));
     let drawn = values(features(&grown, &latents));
-    assert_eq!(drawn.len(), enlarged.len());
-    let worst = drawn
-        .iter()
-        .zip(&enlarged)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&drawn, &enlarged);
     assert!(worst < 1e-5, "max |diff| {worst}");
     // The output layers were copied, so the picture is the source's drawn on a finer grid.
     assert_eq!(
