@@ -6,8 +6,9 @@
 #   3. latents with labels: the train split with mirror images, and the held-out split;
 #   4. the labelled prior in six stages (configs/prior-emoji-styles{,-on,-more,-more2,-more3,-more4}.toml, about 7 hours);
 #   5. the bundle (f16) with its sampler defaults, then its held-out figures;
-#   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder),
-#      then 1024 pixels (configs/decoder-emoji-1024.toml, grown from the 256 one), added as f16.
+#   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder, then
+#      configs/decoder-emoji-256-more.toml from those weights), then 1024 pixels
+#      (configs/decoder-emoji-1024.toml, grown from the 256 one), added as f16.
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji-styles.sh [WORK_DIR] [OUT_BUNDLE]   (default runs/emoji-styles, runs/emoji-styles/model)
 # On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji-styles.sh
@@ -57,13 +58,15 @@ TOML
 echo "generator written to $out"
 $sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
 
-for size in 256 1024; do
-  run="$work/decoder-$size"
+# The 256 decoder in two stages (the second from the first's weights at a lower rate), then the 1024 one.
+for stage in 256 256-more 1024; do
+  run="$work/decoder-$stage"
+  size=${stage%-more}
   if [ -f "$run/checkpoint/latest" ]; then dec=(--resume)
-  elif [ "$size" = 1024 ]; then dec=(--config configs/decoder-emoji-1024.toml --init "$out/decoders/256")
-  else dec=(--config configs/decoder-emoji-256.toml); fi
+  elif [ "$stage" = 256 ]; then dec=(--config configs/decoder-emoji-256.toml)
+  else dec=(--config "configs/decoder-emoji-$stage.toml" --init "$out/decoders/256"); fi
   $sundae vqgan train-decoder "${device[@]}" --data "$data" --vqgan "$vqgan" "${dec[@]}" --run "$run"
   $sundae vqgan add-decoder --run "$run" --bundle "$out" --half --force
   $sundae vqgan reconstruct "${device[@]}" --vqgan "$out" --data "$data:validation" --max 100 \
-    --render-size "$size" --out "$work/decoder-$size-validation.png" --force
+    --render-size "$size" --out "$work/decoder-$stage-validation.png" --force
 done
