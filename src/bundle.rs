@@ -523,14 +523,10 @@ pub fn init_render_from(
         if !(name.starts_with("decoder.") || name.starts_with("post_quant_conv.")) {
             continue;
         }
-        let renamed = name
-            .strip_prefix("decoder.up.")
-            .and_then(|rest| rest.split_once('.'))
-            .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
-            .map_or_else(
-                || name.clone(),
-                |(i, rest)| format!("decoder.up.{}.{rest}", i + shift),
-            );
+        let renamed = crate::vqgan::render::up_level(&name).map_or_else(
+            || name.clone(),
+            |(i, rest)| format!("decoder.up.{}.{rest}", i + shift),
+        );
         if wanted.get(&renamed) == Some(&view.shape().to_vec()) {
             chosen.push((renamed, view));
         }

@@ -111,9 +111,8 @@ pub fn pass_through_levels(
         .iter()
         .all(|name| copied.contains(name));
     let new_level = |name: &str| {
-        name.strip_prefix("decoder.up.")
-            .and_then(|rest| rest.split_once('.'))
-            .and_then(|(level, _)| level.parse::<usize>().ok())
+        up_level(name)
+            .map(|(level, _)| level)
             .filter(|&level| level < shift)
     };
     let widens = wanted
@@ -124,11 +123,8 @@ pub fn pass_through_levels(
     }
     let mut weights = Vec::new();
     for (name, shape) in wanted {
-        let upsample_level = name
-            .strip_prefix("decoder.up.")
-            .and_then(|rest| rest.split_once(".upsample.conv."))
-            .and_then(|(level, _)| level.parse::<usize>().ok())
-            .filter(|&level| level <= shift);
+        let upsample_level = up_level(name)
+            .filter(|&(level, rest)| level <= shift && rest.starts_with("upsample.conv."));
         let zeroed = new_level(name).is_some() && name.contains(".conv2.");
         let values = match (upsample_level, name.ends_with(".weight")) {
             (Some(_), true) => identity_kernel(shape),
@@ -140,6 +136,12 @@ pub fn pass_through_levels(
     }
     weights.sort_by(|a, b| a.0.cmp(&b.0));
     weights
+}
+
+/// The level of a `decoder.up.N.…` tensor name, and the rest of the name after `N.`.
+pub fn up_level(name: &str) -> Option<(usize, &str)> {
+    let (level, rest) = name.strip_prefix("decoder.up.")?.split_once('.')?;
+    Some((level.parse().ok()?, rest))
 }
 
 /// A `[C, C, kh, kw]` kernel whose centre tap passes each channel through.
