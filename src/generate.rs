@@ -33,6 +33,8 @@ pub struct SamplerRequest {
     pub seed: u64,
     /// `SET=VALUE` requests.
     pub labels: Vec<String>,
+    /// Label sets whose value each image draws at random.
+    pub random_labels: Vec<String>,
     pub guidance: f64,
 }
 
@@ -91,6 +93,7 @@ impl SamplerRequest {
             top_k: self.top_k.or(bundle.top_k).unwrap_or(DEFAULT_TOP_K),
             seed: self.seed,
             labels: label_sets.parse_requests(&self.labels)?,
+            random_sets: label_sets.parse_random(&self.random_labels, &self.labels)?,
             null_labels: label_sets.nulls(),
             guidance: self.guidance,
         })

@@ -353,6 +353,11 @@ struct SamplerFlags {
     /// sets not named are left out. `sundae labels` lists what a model knows.
     #[arg(long = "label", value_name = "SET=VALUE")]
     labels: Vec<String>,
+    /// Draw this label set's value at random for each image, uniformly from the values the model
+    /// knows (repeatable: --random-label style --random-label name gives a sheet of varied emoji in
+    /// varied styles, as the training data spreads them; with --label style=noto, varied Noto emoji).
+    #[arg(long = "random-label", value_name = "SET")]
+    random_labels: Vec<String>,
     /// Classifier-free guidance weight W with --label: logits = cond + W (cond - uncond)
     /// (0 = the plain conditional model; 1-3 follows the labels more closely, less varied).
     #[arg(long, default_value_t = 0.0)]
@@ -459,6 +464,7 @@ impl SamplerFlags {
             exclude_noise: !self.keep_start_noise,
             seed: self.seed,
             labels: self.labels.clone(),
+            random_labels: self.random_labels.clone(),
             guidance: self.guidance,
         }
     }

@@ -192,6 +192,13 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
     ];
     assert_eq!(sample("a.png", &guided), sample("b.png", &guided));
     assert_ne!(sample("a.png", &guided), sample("c.png", &[]));
+    // Random names per image: repeatable under one seed, not the sheet of the style alone.
+    let random = ["--label", "style=beta", "--random-label", "name"];
+    assert_eq!(sample("d.png", &random), sample("e.png", &random));
+    assert_ne!(
+        sample("d.png", &random),
+        sample("f.png", &["--label", "style=beta"])
+    );
 }
 
 #[test]
@@ -199,7 +206,7 @@ fn bad_labels_and_a_model_without_labels_are_one_line_each() {
     let temp = tempfile::tempdir().unwrap();
     let model = labelled_generator(temp.path(), CODES);
     let out = temp.path().join("out.png");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--label", "colour=red"],
             "unknown label set 'colour': this model knows style, name",
@@ -210,6 +217,18 @@ fn bad_labels_and_a_model_without_labels_are_one_line_each() {
         ),
         (&["--label", "style"], "is not SET=VALUE"),
         (&["--guidance", "nan"], "--guidance must be a finite number"),
+        (
+            &["--random-label", "colour"],
+            "unknown label set 'colour': this model knows style, name",
+        ),
+        (
+            &["--label", "style=alpha", "--random-label", "style"],
+            "label set 'style' is given both by --label and by --random-label",
+        ),
+        (
+            &["--random-label", "name", "--random-label", "name"],
+            "--random-label names 'name' twice",
+        ),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["sample", "--model", s(&model), "--out", s(&out)];
@@ -219,6 +238,8 @@ fn bad_labels_and_a_model_without_labels_are_one_line_each() {
     }
     // The built-in model has no label sets.
     let error = fails(&["sample", "--label", "style=noto", "--out", s(&out)]);
+    assert!(error.contains("has no label sets"), "{error}");
+    let error = fails(&["sample", "--random-label", "style", "--out", s(&out)]);
     assert!(error.contains("has no label sets"), "{error}");
     let listed = ok(&["labels"]);
     assert!(listed.contains("no label sets"), "{listed}");
@@ -382,10 +403,11 @@ fn guided_logits_equal_cond_plus_w_times_cond_minus_uncond() {
         ..SampleSettings::default()
     };
     // By hand: cond = 35 + c + p, uncond = 78 + c + p, so cond + 2 (cond - uncond) = 35 - 86 + c + p.
-    let guided: Vec<f32> = guided_logits(&LabelReader, input.clone(), None, &settings(2.0))
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let guided: Vec<f32> =
+        guided_logits(&LabelReader, input.clone(), None, &settings(2.0), &[0, 1])
+            .into_data()
+            .iter::<f32>()
+            .collect();
     for (i, value) in guided.iter().enumerate() {
         let (p, c) = ((i / 3) % 4, i % 3);
         assert_eq!(
@@ -395,7 +417,7 @@ fn guided_logits_equal_cond_plus_w_times_cond_minus_uncond() {
         );
     }
     // W = 0 is the conditional model alone.
-    let plain: Vec<f32> = guided_logits(&LabelReader, input, None, &settings(0.0))
+    let plain: Vec<f32> = guided_logits(&LabelReader, input, None, &settings(0.0), &[0, 1])
         .into_data()
         .iter::<f32>()
         .collect();
@@ -405,6 +427,75 @@ fn guided_logits_equal_cond_plus_w_times_cond_minus_uncond() {
             .enumerate()
             .all(|(i, &v)| v == (35 + (i / 3) % 4 + i % 3) as f32)
     );
+}
+
+#[test]
+fn random_label_sets_draw_each_sample_its_own_value_and_keep_the_fixed_ones() {
+    // Sets of 7 and 8 values (null 7 and 8): the first fixed at 3, the second drawn per sample.
+    let settings = SampleSettings {
+        labels: vec![3, 8],
+        random_sets: vec![1],
+        null_labels: vec![7, 8],
+        seed: 9,
+        ..SampleSettings::default()
+    };
+    let rows: Vec<Vec<i64>> = (0..200).map(|i| settings.sample_labels(i)).collect();
+    assert!(rows.iter().all(|r| r[0] == 3), "the fixed set stays");
+    let mut seen = [0usize; 8];
+    for row in &rows {
+        assert!(
+            (0..8).contains(&row[1]),
+            "a real value, never the null: {row:?}"
+        );
+        seen[row[1] as usize] += 1;
+    }
+    // Uniform: 200 draws over 8 values, 25 expected each; every value comes up, none dominates.
+    assert!(seen.iter().all(|&c| (8..=50).contains(&c)), "{seen:?}");
+    assert_eq!(rows[17], settings.sample_labels(17), "keyed, repeatable");
+    let reseeded = SampleSettings {
+        seed: 10,
+        ..settings.clone()
+    };
+    assert_ne!(
+        rows,
+        (0..200)
+            .map(|i| reseeded.sample_labels(i))
+            .collect::<Vec<_>>()
+    );
+    // With no fixed label the other sets are null.
+    let only_random = SampleSettings {
+        labels: Vec::new(),
+        ..settings.clone()
+    };
+    assert_eq!(only_random.sample_labels(5), vec![7, rows[5][1]]);
+
+    // Each input row is denoised under its own sample's labels (LabelReader's logits spell them),
+    // also when the rows are a subset of the batch (samples that froze drop out).
+    let device = device::cpu();
+    let input = Tensor::<3, Int>::from_data(TensorData::new(vec![0i64; 3 * 4], [3, 2, 2]), &device);
+    let samples = [2, 5, 11];
+    for guidance in [0.0, 2.0] {
+        let settings = SampleSettings {
+            guidance,
+            ..settings.clone()
+        };
+        let logits: Vec<f32> =
+            guided_logits(&LabelReader, input.clone(), None, &settings, &samples)
+                .into_data()
+                .iter::<f32>()
+                .collect();
+        for (slot, &sample) in samples.iter().enumerate() {
+            let row = settings.sample_labels(sample);
+            let cond = (10 * row[0] + row[1]) as f32;
+            // uncond = 78; cond + W (cond - uncond) at position 0, code 0.
+            let expected = cond + guidance as f32 * (cond - 78.0);
+            assert_eq!(
+                logits[slot * 12],
+                expected,
+                "sample {sample} under W = {guidance}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -450,7 +541,7 @@ fn a_labelled_prior_guides_in_one_shared_batch_as_two_separate_passes_would() {
         guidance: 1.5,
         ..SampleSettings::default()
     };
-    let guided: Vec<f32> = guided_logits(&prior, input.clone(), None, &settings)
+    let guided: Vec<f32> = guided_logits(&prior, input.clone(), None, &settings, &[0, 1])
         .into_data()
         .iter::<f32>()
         .collect();

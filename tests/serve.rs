@@ -245,7 +245,7 @@ fn bad_requests_get_a_4xx_with_a_reason_and_the_server_keeps_serving() {
     let temp = tempfile::tempdir().unwrap();
     let model = generator(temp.path());
     let server = start(&model);
-    let cases: [(&str, &str, u16, &str); 8] = [
+    let cases: [(&str, &str, u16, &str); 9] = [
         (
             "/api/generate",
             r#"{"count": 100000}"#,
@@ -267,6 +267,12 @@ fn bad_requests_get_a_4xx_with_a_reason_and_the_server_keeps_serving() {
         (
             "/api/generate",
             r#"{"labels": ["style=noto"]}"#,
+            400,
+            "no label sets",
+        ),
+        (
+            "/api/generate",
+            r#"{"random_labels": ["style"]}"#,
             400,
             "no label sets",
         ),

@@ -105,6 +105,35 @@ impl LabelSets {
         Ok(indices)
     }
 
+    /// The indices of the sets named in `random` (`--random-label SET`), each drawn per image; a set
+    /// also fixed by a `SET=VALUE` request in `fixed`, named twice, or unknown is one error line.
+    pub fn parse_random(&self, random: &[String], fixed: &[String]) -> Result<Vec<usize>> {
+        if self.is_empty() && !random.is_empty() {
+            bail!("this model has no label sets: it cannot take --random-label");
+        }
+        let mut sets = Vec::new();
+        for name in random {
+            let Some(at) = self.sets.iter().position(|s| &s.name == name) else {
+                let names: Vec<&str> = self.sets.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "unknown label set '{name}': this model knows {}",
+                    names.join(", ")
+                );
+            };
+            if fixed
+                .iter()
+                .any(|f| f.split_once('=').map(|(set, _)| set) == Some(name))
+            {
+                bail!("label set '{name}' is given both by --label and by --random-label");
+            }
+            if sets.contains(&at) {
+                bail!("--random-label names '{name}' twice");
+            }
+            sets.push(at);
+        }
+        Ok(sets)
+    }
+
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(LABELS_FILE);
         if !path.is_file() {

@@ -122,6 +122,8 @@ struct GenerateBody {
     #[serde(default)]
     labels: Vec<String>,
     #[serde(default)]
+    random_labels: Vec<String>,
+    #[serde(default)]
     guidance: f64,
     /// Inpainting only: the image and the mask (white = keep), PNG as base64 or a data URL.
     image: Option<String>,
@@ -263,6 +265,7 @@ fn request_from(state: &AppState, body: &GenerateBody, work: Work) -> Result<Req
         exclude_noise: true,
         seed: body.seed,
         labels: body.labels.clone(),
+        random_labels: body.random_labels.clone(),
         guidance: body.guidance,
     };
     let settings = sampler

@@ -71,7 +71,12 @@ pub struct SampleSettings {
     /// The label every sample is drawn with, one index per label set of the prior (a set's null
     /// index leaves it out); empty for a prior without label sets, or to leave all out.
     pub labels: Vec<i64>,
-    /// Each set's null index, as many as `labels`: the unconditional pass of guidance.
+    /// Label sets (indices into `labels`) whose value each sample draws for itself, uniformly from the
+    /// set's real values, keyed by the seed and the sample's index: a sheet spread across emoji and
+    /// styles, as the training data is, where one fixed label or none gives one kind of image.
+    pub random_sets: Vec<usize>,
+    /// Each set's null index, as many as `labels`: the unconditional pass of guidance (and the size
+    /// of the set, from which `random_sets` draw).
     pub null_labels: Vec<i64>,
     /// Classifier-free guidance weight W: logits = cond + W (cond - uncond), where uncond sees every
     /// label left out (0 = the plain conditional model).
@@ -104,6 +109,7 @@ impl Default for SampleSettings {
             exclude_noise: true,
             top_k: DEFAULT_TOP_K,
             labels: Vec::new(),
+            random_sets: Vec::new(),
             null_labels: Vec::new(),
             guidance: 0.0,
         }
@@ -113,38 +119,63 @@ impl Default for SampleSettings {
 impl SampleSettings {
     /// Whether any label is asked for (else the sampler is unconditional and guidance moot).
     fn conditional(&self) -> bool {
-        !self.labels.is_empty() && self.labels != self.null_labels
+        !self.random_sets.is_empty() || (!self.labels.is_empty() && self.labels != self.null_labels)
+    }
+
+    /// The label indices sample `sample` is drawn with: `labels` (every set null where empty), with
+    /// each of `random_sets` drawn for this sample.
+    pub fn sample_labels(&self, sample: usize) -> Vec<i64> {
+        let mut row = if self.labels.is_empty() {
+            self.null_labels.clone()
+        } else {
+            self.labels.clone()
+        };
+        for &set in &self.random_sets {
+            let mut rng = SplitMix::keyed(
+                self.seed ^ sample as u64,
+                streams::SAMPLER_LABELS,
+                set as u64,
+            );
+            row[set] = (rng.next_u64() % self.null_labels[set] as u64) as i64;
+        }
+        row
     }
 }
 
-/// The model's logits for `input` `[A, H, W]` under the settings' labels: one pass, or with guidance
-/// one pass over the conditional and unconditional copies side by side in one batch, combined as
+/// The model's logits for `input` `[A, H, W]`, whose rows are the samples `samples` (indices within
+/// the batch, for their labels), under the settings' labels: one pass, or with guidance one pass over
+/// the conditional and unconditional copies side by side in one batch, combined as
 /// cond + W (cond - uncond).
 pub fn guided_logits<M: Denoiser>(
     model: &M,
     input: Tensor<3, Int>,
     fill: Option<Tensor<3, Bool>>,
     settings: &SampleSettings,
+    samples: &[usize],
 ) -> Tensor<3> {
     let [a, _, _] = input.dims();
+    assert_eq!(a, samples.len(), "one sample index per input row");
     let device = input.device();
-    let rows = |labels: &[i64]| {
-        let values: Vec<i64> = (0..a).flat_map(|_| labels.iter().copied()).collect();
-        Tensor::<2, Int>::from_data(TensorData::new(values, [a, labels.len()]), &device)
-    };
+    let sets = settings.null_labels.len();
+    let tensor =
+        |values: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(values, [a, sets]), &device);
     if !settings.conditional() {
         return model.logits_conditioned(input, &Conditions { fill, labels: None });
     }
+    let cond = tensor(
+        samples
+            .iter()
+            .flat_map(|&i| settings.sample_labels(i))
+            .collect(),
+    );
     if settings.guidance == 0.0 {
-        let labels = Some(rows(&settings.labels));
+        let labels = Some(cond);
         return model.logits_conditioned(input, &Conditions { fill, labels });
     }
+    let uncond = tensor((0..a).flat_map(|_| settings.null_labels.clone()).collect());
     let both = Conditions {
         fill: fill.map(|f| Tensor::cat(vec![f.clone(), f], 0)),
-        labels: Some(Tensor::cat(
-            vec![rows(&settings.labels), rows(&settings.null_labels)],
-            0,
-        )),
+        labels: Some(Tensor::cat(vec![cond, uncond], 0)),
     };
     let logits = model.logits_conditioned(Tensor::cat(vec![input.clone(), input], 0), &both);
     let cond = logits.clone().narrow(0, 0, a);
@@ -238,7 +269,7 @@ pub fn sample<M: Denoiser, R: StepReply>(
                 device,
             )
         });
-        let mut logits = guided_logits(model, input, fill, settings);
+        let mut logits = guided_logits(model, input, fill, settings, &active);
         // One reduction per step: a model that turns non-finite would otherwise write noise silently.
         if !logits.clone().is_finite().all().into_scalar::<bool>() {
             return Sampled {

@@ -12,6 +12,8 @@ pub mod streams {
     /// The sampler: which tokens a step updates, and the draws of their new values.
     pub const SAMPLER_KEEP: u64 = 11;
     pub const SAMPLER_DRAWS: u64 = 12;
+    /// The sampler: the labels each sample draws for the sets asked to be random.
+    pub const SAMPLER_LABELS: u64 = 13;
     /// The prior trainer: corruption, the draws between unroll passes, label dropout.
     pub const CORRUPT: u64 = 21;
     pub const UNROLL: u64 = 22;
