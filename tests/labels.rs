@@ -325,6 +325,16 @@ fn pairs_draws_each_held_out_drawing_from_its_labels_and_compares_the_other_styl
         "style=beta",
     ]);
     assert!(labelled.contains("leave out --label"), "{labelled}");
+    let random = fails(&[
+        "pairs",
+        "--model",
+        s(&model),
+        "--data",
+        &source,
+        "--random-label",
+        "name",
+    ]);
+    assert!(random.contains("--random-label"), "{random}");
     let folder = fails(&["pairs", "--model", s(&model), "--data", s(&styles)]);
     assert!(folder.contains("has no held-out split"), "{folder}");
 }

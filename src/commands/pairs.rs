@@ -86,8 +86,8 @@ pub fn pairs(r: &PairsRequest, device: &Device) -> Result<PairsReport> {
     if let Some(out) = r.out {
         crate::files::check_new_file(out, r.force, &["png"])?;
     }
-    if !r.sampler.labels.is_empty() {
-        bail!("pairs draws each pair from its own labels: leave out --label");
+    if !r.sampler.labels.is_empty() || !r.sampler.random_labels.is_empty() {
+        bail!("pairs draws each pair from its own labels: leave out --label and --random-label");
     }
     if !data::has_splits(r.data) {
         bail!(
