@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's pictures of a labelled emoji model: unconditional samples; one emoji name in every style;
+# The README's pictures of a labelled emoji model: unconditional samples; samples whose style and name
+# each image draws at random (--random-label); one emoji name in every style;
 # guidance 0, 1 and 3 side by side (same seed, same labels); a held-out (name, style) pair sheet.
 # Usage: scripts/emoji-styles-pictures.sh MODEL OUT_DIR [NAME]   (NAME default red-heart)
 # Environment: STYLES [~/.cache/sundae/emoji-styles]  SUNDAE [target/release/sundae]
@@ -14,6 +15,8 @@ mkdir -p "$out"
 [ -x "$sundae" ] || cargo build --release -q
 
 "$sundae" sample --model "$model" -n 16 --seed 1 --out "$out/styles-unconditional.png" --force
+"$sundae" sample --model "$model" -n 16 --seed 1 --random-label style --random-label name \
+  --out "$out/styles-random-labels.png" --force
 for style in $("$sundae" labels --model "$model" --set style); do
   "$sundae" sample --model "$model" -n 4 --seed 1 --label "name=$name" --label "style=$style" \
     --guidance 3 --out "$out/styles-$name-$style.png" --force

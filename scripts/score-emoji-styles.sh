@@ -2,7 +2,9 @@
 # The second-generation model's figures against the train split of all its styles (Twemoji plus the
 # fetched Iconify sets), at the held-out split's image count N and at SAMPLES: held-out drawings (the
 # floor), their VQ-GAN reconstructions, unconditional samples (FD, precision, recall from `sundae
-# score`, 2048-d); then the held-out (name, style) pairs (`sundae pairs`) at guidance 0 and 3.
+# score`, 2048-d), and samples whose style and name each image draws at random (`--random-label style
+# --random-label name`: the data's spread of emoji and styles); then the held-out (name, style) pairs
+# (`sundae pairs`) at guidance 0 and 3.
 # Prints one JSON line per figure, each with its label; sheets and image folders stay in WORK_DIR.
 # Needs the feature network (scripts/fetch-feature-net.sh) and the styles (scripts/fetch-emoji-styles.sh).
 # Scoring the ~14,000 training drawings the first time takes about 40 minutes on 2 cores (cached after).
@@ -36,10 +38,14 @@ count=$(echo "$held_out" | python3 -c 'import json,sys; print(json.load(sys.stdi
   --max 100000 --out "$work/reconstructions.png" --out-dir "$work/reconstructions" >/dev/null
 [ -d "$work/samples" ] || "$sundae" sample --model "$model" -n "$samples" --out "$work/samples.png" \
   --out-dir "$work/samples" >/dev/null
+[ -d "$work/random-labels" ] || "$sundae" sample --model "$model" -n "$samples" --random-label style \
+  --random-label name --out "$work/random-labels.png" --out-dir "$work/random-labels" >/dev/null
 
 figure "VQ-GAN reconstructions of them (N = $count)" "$work/reconstructions" "$data:train"
 figure "unconditional samples (N = $count)" "$work/samples" "$data:train" --max "$count"
 figure "unconditional samples (N = $samples)" "$work/samples" "$data:train"
+figure "random-label samples (N = $count)" "$work/random-labels" "$data:train" --max "$count"
+figure "random-label samples (N = $samples)" "$work/random-labels" "$data:train"
 
 for guidance in 0 3; do
   line=$("$sundae" pairs --model "$model" --data "$data" --guidance "$guidance" ${pairs:+--max "$pairs"} \
