@@ -132,8 +132,9 @@ impl Outputs {
     }
 
     /// Checks every output before any work: each file new (unless `force`), in a folder that exists,
-    /// of a format it can be; the per-image folder not a file and free of the `count` names.
-    pub fn check(&self, count: usize) -> Result<()> {
+    /// of a format it can be; the per-image folder not a file and free of the `count` names (and of
+    /// `LABELS_FILE` when `with_labels`).
+    pub fn check(&self, count: usize, with_labels: bool) -> Result<()> {
         use crate::files::{check_new_file, check_output_folder};
         check_new_file(&self.grid, self.force, &["png"])?;
         if let Some(strip) = &self.steps_strip {
@@ -143,7 +144,10 @@ impl Outputs {
             check_new_file(tokens, self.force, &["npy"])?;
         }
         if let Some(dir) = &self.dir {
-            let names: Vec<String> = (0..count).map(tile_name).collect();
+            let mut names: Vec<String> = (0..count).map(tile_name).collect();
+            if with_labels {
+                names.push(LABELS_FILE.to_string());
+            }
             check_output_folder(dir, self.force, &names)?;
         }
         Ok(())
@@ -154,6 +158,10 @@ impl Outputs {
 fn tile_name(i: usize) -> String {
     format!("{i:04}.png")
 }
+
+/// The file in `--out-dir` that names each image's labels when some were drawn at random
+/// (`--random-label`): which emoji and style an image was asked to be.
+pub const LABELS_FILE: &str = "labels.json";
 
 /// The grids of one batch after one sampler step, as a live view sees them.
 pub struct StepView<'a> {
@@ -185,6 +193,9 @@ impl std::error::Error for Cancelled {}
 pub struct Generation {
     pub tiles: Vec<RgbImage>,
     pub tokens: TokenGrids,
+    /// Each image's label indices, one per label set, when some were drawn at random
+    /// (`SampleSettings::random_sets`); empty otherwise.
+    pub labels: Vec<Vec<i64>>,
     pub report: Report,
 }
 
@@ -317,6 +328,7 @@ fn generate(
     let mut tiles = Vec::with_capacity(count);
     let mut strip_states: Vec<TokenGrids> = Vec::new();
     let mut final_tokens: Vec<i64> = Vec::with_capacity(starts.values.len());
+    let mut labels: Vec<Vec<i64>> = Vec::new();
     let chunks = count.div_ceil(batch_size);
     // Counted in sampler steps, so the bar moves within a batch; a batch that stops early skips
     // ahead by the steps it did not need.
@@ -329,6 +341,9 @@ fn generate(
             seed: SplitMix::keyed(settings.seed, streams::BATCH_SEED, chunk as u64).next_u64(),
             ..settings.clone()
         };
+        if !settings.random_sets.is_empty() {
+            labels.extend((0..range.len()).map(|i| chunk_settings.sample_labels(i)));
+        }
         let timer = Instant::now();
         let record_strip = chunk == 0 && outputs.steps_strip.is_some();
         let sampled = sample(
@@ -395,6 +410,7 @@ fn generate(
     Ok(Generation {
         tiles,
         tokens,
+        labels,
         report,
     })
 }
@@ -419,8 +435,10 @@ fn write_strip(vqgan: &VqGan, states: &[TokenGrids], path: &Path, device: &Devic
 }
 
 /// Writes the grid (`lead` tiles first, then all in one row; a square-ish grid without them) and,
-/// when asked, one PNG per generated tile.
-fn write_outputs(tiles: &[RgbImage], outputs: &Outputs, lead: &[RgbImage]) -> Result<()> {
+/// when asked, one PNG per generated tile, with `LABELS_FILE` beside them when the generation drew
+/// labels at random.
+fn write_outputs(job: &Job, generation: &Generation, lead: &[RgbImage]) -> Result<()> {
+    let (tiles, outputs) = (&generation.tiles, &job.outputs);
     if lead.is_empty() {
         let columns = (tiles.len() as f64).sqrt().ceil() as usize;
         images::save(&images::grid(tiles, columns), &outputs.grid)?;
@@ -433,8 +451,23 @@ fn write_outputs(tiles: &[RgbImage], outputs: &Outputs, lead: &[RgbImage]) -> Re
         for (i, tile) in tiles.iter().enumerate() {
             images::save(tile, &dir.join(tile_name(i)))?;
         }
+        if !generation.labels.is_empty() {
+            write_labels(&dir.join(LABELS_FILE), job.model_dir, &generation.labels)?;
+        }
     }
     Ok(())
+}
+
+/// `LABELS_FILE`: each image's file name -> its labels by name (the sets it was drawn with; a set
+/// left out is not listed).
+fn write_labels(path: &Path, model_dir: &Path, labels: &[Vec<i64>]) -> Result<()> {
+    let sets = crate::data::labels::LabelSets::read(model_dir)?;
+    let named: std::collections::BTreeMap<String, crate::data::Labels> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, row)| (tile_name(i), sets.names(row)))
+        .collect();
+    bundle::write_atomic(path, serde_json::to_string_pretty(&named)?.as_bytes())
 }
 
 /// What `sample` and `inpaint` share: the model, how many images, how to sample, where to write.
@@ -494,7 +527,8 @@ impl Job<'_> {
             bail!("-n must be at least 1");
         }
         if self.outputs.writes_files() {
-            self.outputs.check(self.count)?;
+            self.outputs
+                .check(self.count, !self.settings.random_sets.is_empty())?;
         }
         // Cloning shares the weights (burn's tensors are reference-counted).
         let Generator {
@@ -572,7 +606,7 @@ pub fn sample_images(job: &Job, device: &Device) -> Result<Report> {
 pub fn sample_live(job: &Job, observe: Observer, device: &Device) -> Result<Generation> {
     let generation = sample_tiles(job, observe, device)?;
     if job.outputs.writes_files() {
-        write_outputs(&generation.tiles, &job.outputs, &[])?;
+        write_outputs(job, &generation, &[])?;
     }
     Ok(generation)
 }
@@ -731,7 +765,7 @@ pub fn inpaint_live(
         Vec::new()
     };
     if job.outputs.writes_files() {
-        write_outputs(&generation.tiles, &job.outputs, &lead)?;
+        write_outputs(job, &generation, &lead)?;
     }
     Ok(generation)
 }

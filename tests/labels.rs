@@ -149,6 +149,14 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
         [2, 2]
     );
     assert_eq!(known.nulls(), [2, 4]);
+    assert_eq!(
+        known.names(&[1, 2]),
+        sundae::data::Labels::from([
+            ("style".to_string(), "beta".to_string()),
+            ("name".to_string(), "pizza".to_string())
+        ])
+    );
+    assert_eq!(known.names(&[2, 0]).len(), 1, "a null index is left out");
 
     let listed = ok(&["labels", "--model", s(&model)]);
     assert!(listed.contains("style (2 values): alpha, beta"), "{listed}");
@@ -198,6 +206,35 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
     assert_ne!(
         sample("d.png", &random),
         sample("f.png", &["--label", "style=beta"])
+    );
+    // With --out-dir, labels.json names what each image was drawn as.
+    let images = dir.join("random-images");
+    let mut args = vec!["sample", "--model", s(&model), "-n", "6", "--steps", "3"];
+    args.extend(random);
+    let grid = dir.join("g.png");
+    args.extend(["--out", s(&grid), "--out-dir", s(&images)]);
+    ok(&args);
+    let drawn: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(images.join("labels.json")).unwrap())
+            .unwrap();
+    let drawn = drawn.as_object().unwrap();
+    assert_eq!(drawn.len(), 6, "{drawn:?}");
+    let names = ["dog-face", "grinning-face", "pizza", "red-heart"];
+    for (file, labels) in drawn {
+        assert!(images.join(file).is_file(), "{file}");
+        assert_eq!(labels["style"], "beta");
+        assert!(
+            names.contains(&labels["name"].as_str().unwrap()),
+            "{labels}"
+        );
+    }
+    let distinct: std::collections::BTreeSet<&str> = drawn
+        .values()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        distinct.len() > 1,
+        "six draws over four names: {distinct:?}"
     );
 }
 

@@ -70,6 +70,19 @@ impl LabelSets {
             .collect()
     }
 
+    /// An image's labels by name from one index per set (`indices`' inverse); a null index (a set left
+    /// out) is not listed.
+    pub fn names(&self, indices: &[i64]) -> Labels {
+        self.sets
+            .iter()
+            .zip(indices)
+            .filter_map(|(set, &i)| {
+                let value = set.values.get(usize::try_from(i).ok()?)?;
+                Some((set.name.clone(), value.clone()))
+            })
+            .collect()
+    }
+
     /// Every set at its null value: no label asked for.
     pub fn nulls(&self) -> Vec<i64> {
         self.sets.iter().map(LabelSet::null).collect()
