@@ -88,6 +88,20 @@ impl LabelSets {
         self.sets.iter().map(LabelSet::null).collect()
     }
 
+    /// The position of the set called `name`; an unknown one is one error line naming those known.
+    fn set_index(&self, name: &str) -> Result<usize> {
+        match self.sets.iter().position(|s| s.name == name) {
+            Some(at) => Ok(at),
+            None => {
+                let names: Vec<&str> = self.sets.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "unknown label set '{name}': this model knows {}",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+
     /// Indices for `SET=VALUE` requests (sets not named stay null). An unknown set or value is one
     /// error line that names the closest known ones.
     pub fn parse_requests(&self, requests: &[String]) -> Result<Vec<i64>> {
@@ -99,13 +113,7 @@ impl LabelSets {
             let (set, value) = request
                 .split_once('=')
                 .with_context(|| format!("--label '{request}' is not SET=VALUE"))?;
-            let Some(at) = self.sets.iter().position(|s| s.name == set) else {
-                let names: Vec<&str> = self.sets.iter().map(|s| s.name.as_str()).collect();
-                bail!(
-                    "unknown label set '{set}': this model knows {}",
-                    names.join(", ")
-                );
-            };
+            let at = self.set_index(set)?;
             let known = &self.sets[at];
             match known.values.binary_search_by(|v| v.as_str().cmp(value)) {
                 Ok(i) => indices[at] = i as i64,
@@ -126,13 +134,7 @@ impl LabelSets {
         }
         let mut sets = Vec::new();
         for name in random {
-            let Some(at) = self.sets.iter().position(|s| &s.name == name) else {
-                let names: Vec<&str> = self.sets.iter().map(|s| s.name.as_str()).collect();
-                bail!(
-                    "unknown label set '{name}': this model knows {}",
-                    names.join(", ")
-                );
-            };
+            let at = self.set_index(name)?;
             if fixed
                 .iter()
                 .any(|f| f.split_once('=').map(|(set, _)| set) == Some(name))
