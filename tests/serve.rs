@@ -361,3 +361,33 @@ fn an_uploaded_image_is_inpainted_with_its_kept_half_pasted_back() {
         }
     }
 }
+
+#[test]
+fn the_command_line_a_job_reports_names_its_labels_and_random_label_sets() {
+    use sundae::generate::SamplerRequest;
+    use sundae::serve::jobs::{Request, Work, command_line};
+    use sundae::sundae::sample::SampleSettings;
+    let request = Request {
+        work: Work::Sample,
+        count: 4,
+        sampler: SamplerRequest {
+            steps: None,
+            temperature: None,
+            proportion: None,
+            top_k: None,
+            min_steps: 10,
+            early_stop: true,
+            exclude_noise: true,
+            seed: 3,
+            labels: vec!["style=noto".into()],
+            random_labels: vec!["name".into()],
+            guidance: 0.0,
+        },
+        settings: SampleSettings::default(),
+    };
+    let line = command_line(Path::new("some-model"), &request);
+    assert!(
+        line.contains("--label style=noto --random-label name"),
+        "{line}"
+    );
+}

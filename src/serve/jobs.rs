@@ -346,6 +346,9 @@ pub fn command_line(model_dir: &std::path::Path, request: &Request) -> String {
     for label in &request.sampler.labels {
         parts.push(format!("--label {label}"));
     }
+    for set in &request.sampler.random_labels {
+        parts.push(format!("--random-label {set}"));
+    }
     if s.guidance != 0.0 {
         parts.push(format!("--guidance {}", s.guidance));
     }
