@@ -1,5 +1,6 @@
 // The page of `sundae serve` in a real browser (headless Chromium driven by playwright-core): it opens,
-// generates and sees the images change over the steps, paints a mask on a generated image, inpaints,
+// generates (with a labelled model, its last label set random per image) and sees the images change over
+// the steps, paints a mask on a generated image, inpaints,
 // and saves screenshots. Usage: node browser-check.mjs URL OUT_DIR   (scripts/browser-check.sh runs it)
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -19,6 +20,10 @@ page.on("pageerror", (e) => fail("page error: " + e.message));
 await page.goto(url);
 await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
 
+// A model with label sets: its last menu asks for a random value per image.
+const menus = await page.$$("#labels select");
+if (menus.length) await menus[menus.length - 1].selectOption("(random)");
+
 // Generate: watch the first image change while the steps stream.
 await page.fill("#count", "4");
 await page.fill("#steps", "40");
@@ -32,6 +37,7 @@ await page.screenshot({ path: path.join(out, "serve-generating.png") });
 await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 120000 });
 const command = await page.textContent("#command");
 if (!command.includes("sundae sample")) fail("no command line: " + command);
+if (menus.length && !command.includes("--random-label")) fail("no --random-label in: " + command);
 const downloads = await page.$$eval("#grid figcaption a", (links) => links.length);
 if (downloads !== 4) fail("expected 4 PNG downloads, found " + downloads);
 
