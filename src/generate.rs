@@ -83,6 +83,7 @@ impl SamplerRequest {
             bail!("--guidance must be a finite number");
         }
         let label_sets = crate::data::labels::LabelSets::read(model_dir)?;
+        let labels = label_sets.parse_requests(&self.labels)?;
         Ok(SampleSettings {
             steps,
             temperature,
@@ -92,8 +93,8 @@ impl SamplerRequest {
             exclude_noise: self.exclude_noise,
             top_k: self.top_k.or(bundle.top_k).unwrap_or(DEFAULT_TOP_K),
             seed: self.seed,
-            labels: label_sets.parse_requests(&self.labels)?,
-            random_sets: label_sets.parse_random(&self.random_labels, &self.labels)?,
+            random_sets: label_sets.parse_random(&self.random_labels, &labels)?,
+            labels,
             null_labels: label_sets.nulls(),
             guidance: self.guidance,
         })

@@ -127,18 +127,16 @@ impl LabelSets {
     }
 
     /// The indices of the sets named in `random` (`--random-label SET`), each drawn per image; a set
-    /// also fixed by a `SET=VALUE` request in `fixed`, named twice, or unknown is one error line.
-    pub fn parse_random(&self, random: &[String], fixed: &[String]) -> Result<Vec<usize>> {
+    /// also fixed in `fixed` (`parse_requests`' indices: not null), named twice, or unknown is one
+    /// error line.
+    pub fn parse_random(&self, random: &[String], fixed: &[i64]) -> Result<Vec<usize>> {
         if self.is_empty() && !random.is_empty() {
             bail!("this model has no label sets: it cannot take --random-label");
         }
         let mut sets = Vec::new();
         for name in random {
             let at = self.set_index(name)?;
-            if fixed
-                .iter()
-                .any(|f| f.split_once('=').map(|(set, _)| set) == Some(name))
-            {
+            if fixed.get(at).is_some_and(|&i| i != self.sets[at].null()) {
                 bail!("label set '{name}' is given both by --label and by --random-label");
             }
             if sets.contains(&at) {
