@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's pictures of a labelled emoji model: unconditional samples; samples whose style and name
 # each image draws at random (--random-label); one emoji name in every style;
-# guidance 0, 1 and 3 side by side (same seed, same labels); a held-out (name, style) pair sheet.
+# guidance 0, 1 and 3 side by side (same seed, same labels); a held-out (name, style) pair sheet; the
+# lower half of a held-out drawing inpainted (Fluent's woman, docs/inpaint-woman-fluent.png: its name is
+# held out in that style) with its labels at guidance 3.
 # Usage: scripts/emoji-styles-pictures.sh MODEL OUT_DIR [NAME]   (NAME default red-heart)
 # Environment: STYLES [~/.cache/sundae/emoji-styles]  SUNDAE [target/release/sundae]
 set -euo pipefail
@@ -27,3 +29,6 @@ for guidance in 0 1 3; do
 done
 "$sundae" pairs --model "$model" --data "emoji,iconify:$styles" --guidance 3 --max 16 \
   --out "$out/styles-pairs.png" --force
+"$sundae" inpaint --model "$model" --image docs/inpaint-woman-fluent.png --mask docs/inpaint-mask-lower.png \
+  --label name=woman --label style=fluent-emoji-flat --guidance 3 -n 8 --seed 1 --paste --show-input \
+  --out "$out/styles-inpaint.png" --force
