@@ -507,7 +507,8 @@ pub fn attach_render_decoder(
 /// levels are counted `shift` levels up (its level 0 is the new decoder's level `shift`: the same
 /// features, now followed by more upsampling). Where the new levels keep the width of the smaller
 /// one's top level, they start by passing its features through (see
-/// [`crate::vqgan::render::pass_through_levels`]). Returns (copied, total).
+/// [`crate::vqgan::render::pass_through_levels`]); blocks a deeper decoder adds to the levels both
+/// have start as identities ([`crate::vqgan::render::identity_blocks`]). Returns (copied, total).
 pub fn init_render_from(
     render: &mut RenderDecoder,
     source: &RenderDecoder,
@@ -533,7 +534,12 @@ pub fn init_render_from(
     }
     let copied = chosen.len();
     let copied_names: Vec<&str> = chosen.iter().map(|(name, _)| name.as_str()).collect();
-    let through = crate::vqgan::render::pass_through_levels(&wanted, shift, &copied_names);
+    let mut through = crate::vqgan::render::pass_through_levels(&wanted, shift, &copied_names);
+    through.extend(crate::vqgan::render::identity_blocks(
+        &wanted,
+        shift,
+        &copied_names,
+    ));
     let through_bytes: Vec<Vec<u8>> = through
         .iter()
         .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())

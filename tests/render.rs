@@ -208,6 +208,42 @@ fn new_levels_as_wide_as_the_source_start_as_its_nearest_enlargement() {
 }
 
 #[test]
+fn a_deeper_decoder_starts_drawing_what_the_shallower_one_draws() {
+    use burn::tensor::{Distribution, Tensor};
+    let device = sundae::device::cpu();
+    // Random weights: every copied block does something, so a wrong copy or a new block that is not
+    // an identity shows in the picture. The 8-pixel level has attention, so new attention blocks
+    // are covered too.
+    let shallow = RenderDecoder::new(&render_config(32), &device);
+    let deep_config = VqGanConfig {
+        num_res_blocks: 2,
+        ..render_config(32)
+    };
+    let mut deep = RenderDecoder::new(&deep_config, &device);
+    let (copied, total) = bundle::init_render_from(&mut deep, &shallow, 0).unwrap();
+    let source_tensors = bundle::tensor_names(&shallow).len();
+    assert_eq!(copied, source_tensors);
+    assert!(total > copied, "{copied} of {total}");
+    assert_eq!(deep.decoder.up[0].block.len(), 3);
+    assert_eq!(deep.decoder.up[2].attn.len(), 3);
+    let latents = Tensor::<4>::random([2, 8, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let expected = values(shallow.decode_latents(latents.clone()));
+    let drawn = values(deep.decode_latents(latents));
+    let worst = max_abs_diff(&drawn, &expected);
+    assert!(worst < 1e-5, "max |diff| {worst}");
+    // Only the new blocks' output layers are zero: their first convolutions keep a random start,
+    // so training moves them once the output layer has.
+    let new_block = &deep.decoder.up[1].block[2];
+    let abs_sum = |t: Tensor<4>| t.abs().sum().into_scalar::<f32>();
+    assert_eq!(abs_sum(new_block.conv2.weight.val()), 0.0);
+    assert!(abs_sum(new_block.conv1.weight.val()) > 0.0);
+    assert_eq!(
+        abs_sum(deep.decoder.up[2].attn[2].proj_out.weight.val()),
+        0.0
+    );
+}
+
+#[test]
 fn render_size_picks_the_decoder_and_unknown_sizes_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let (bundle_dir, decoders) = tokenizer_with_decoders(dir.path());

@@ -138,6 +138,50 @@ pub fn pass_through_levels(
     weights
 }
 
+/// Zero weights for the blocks a deeper decoder adds to levels the smaller one has (its
+/// `num_res_blocks` raised): each new residual block's last convolution and each new attention
+/// block's output projection, so that both add nothing at first (taming's blocks are `x + h`) and
+/// the deeper decoder starts drawing exactly what the smaller one draws. A new block that changes
+/// width (a `nin_shortcut`) is no identity and keeps its random start. Levels below `shift` are new
+/// levels, left to [`pass_through_levels`]. `wanted` holds the new decoder's tensor names and
+/// shapes; returns (name, shape, values).
+pub fn identity_blocks(
+    wanted: &HashMap<String, Vec<usize>>,
+    shift: usize,
+    copied: &[&str],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let copied_block = |level: usize, kind: &str, index: &str| {
+        let prefix = format!("decoder.up.{level}.{kind}.{index}.");
+        copied.iter().any(|name| name.starts_with(&prefix))
+    };
+    let mut weights = Vec::new();
+    for (name, shape) in wanted {
+        let Some((level, rest)) = up_level(name).filter(|&(level, _)| level >= shift) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        let [kind, index, layer, _] = parts[..] else {
+            continue;
+        };
+        let zeroed = match (kind, layer) {
+            ("block", "conv2") => !wanted.contains_key(&format!(
+                "decoder.up.{level}.block.{index}.nin_shortcut.weight"
+            )),
+            ("attn", "proj_out") => true,
+            _ => false,
+        };
+        if zeroed && !copied_block(level, kind, index) {
+            weights.push((
+                name.clone(),
+                shape.clone(),
+                vec![0.0; shape.iter().product()],
+            ));
+        }
+    }
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
+    weights
+}
+
 /// The level of a `decoder.up.N.…` tensor name, and the rest of the name after `N.`.
 pub fn up_level(name: &str) -> Option<(usize, &str)> {
     let (level, rest) = name.strip_prefix("decoder.up.")?.split_once('.')?;
