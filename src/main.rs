@@ -598,7 +598,8 @@ enum VqganCommand {
         #[command(flatten)]
         run: RunArgs,
         /// Start a new run from this decoder folder (e.g. BUNDLE/decoders/256 for a 1024 decoder)
-        /// instead of the bundle's own decoder; levels are matched from the top.
+        /// instead of the bundle's own decoder; levels are matched from the top, and blocks a deeper
+        /// config adds (a higher num_res_blocks) start as identities.
         #[arg(long, conflicts_with = "resume")]
         init: Option<PathBuf>,
         /// Add the trained decoder to the --vqgan bundle when training ends.
