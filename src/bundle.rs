@@ -31,6 +31,9 @@ pub struct SamplingDefaults {
     pub temperature: Option<String>,
     pub proportion: Option<String>,
     pub top_k: Option<usize>,
+    /// Label sets `sample` draws at random per image when no `--label` or `--random-label` names them
+    /// (a labelled model's samples are better with labels drawn than with none).
+    pub random_labels: Option<Vec<String>>,
 }
 
 /// The bundle's `sampling.toml`, or no defaults when it has none.

@@ -35,6 +35,10 @@ pub struct SamplerRequest {
     pub labels: Vec<String>,
     /// Label sets whose value each image draws at random.
     pub random_labels: Vec<String>,
+    /// With `random_labels` empty, draw the bundle's default random sets (`sampling.toml`'s
+    /// `random_labels`, less those `labels` fix): `sample`'s behaviour; inpainting and `pairs` say
+    /// what to draw themselves.
+    pub bundle_random_labels: bool,
     pub guidance: f64,
 }
 
@@ -84,6 +88,15 @@ impl SamplerRequest {
         }
         let label_sets = crate::data::labels::LabelSets::read(model_dir)?;
         let labels = label_sets.parse_requests(&self.labels)?;
+        let random_sets = match bundle.random_labels {
+            Some(defaults) if self.bundle_random_labels && self.random_labels.is_empty() => {
+                label_sets.default_random(&defaults, &labels).map_err(|e| {
+                    let file = model_dir.join(bundle::SAMPLING);
+                    anyhow::anyhow!("{}: random_labels: {e}", file.display())
+                })?
+            }
+            _ => label_sets.parse_random(&self.random_labels, &labels)?,
+        };
         Ok(SampleSettings {
             steps,
             temperature,
@@ -93,7 +106,7 @@ impl SamplerRequest {
             exclude_noise: self.exclude_noise,
             top_k: self.top_k.or(bundle.top_k).unwrap_or(DEFAULT_TOP_K),
             seed: self.seed,
-            random_sets: label_sets.parse_random(&self.random_labels, &labels)?,
+            random_sets,
             labels,
             null_labels: label_sets.nulls(),
             guidance: self.guidance,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use sundae::device::Precision;
 use sundae::generate::{self, Outputs};
-use sundae::sundae::sample::{DEFAULT_MIN_STEPS, SampleSettings};
+use sundae::sundae::sample::DEFAULT_MIN_STEPS;
 use sundae::{bundle, commands, data, device};
 
 #[derive(Parser)]
@@ -358,6 +358,12 @@ struct SamplerFlags {
     /// varied styles, as the training data spreads them; with --label style=noto, varied Noto emoji).
     #[arg(long = "random-label", value_name = "SET")]
     random_labels: Vec<String>,
+    /// `sample`: draw no label at random. Without it, a bundle whose sampling.toml lists
+    /// `random_labels` (the built-in model: style and name) draws those sets per image when neither
+    /// --label nor --random-label names them; with it, sets not given by --label are left out
+    /// (unconditional samples).
+    #[arg(long, conflicts_with = "random_labels")]
+    no_random_labels: bool,
     /// Classifier-free guidance weight W with --label: logits = cond + W (cond - uncond)
     /// (0 = the plain conditional model; 1-3 follows the labels more closely, less varied).
     #[arg(long, default_value_t = 0.0)]
@@ -426,17 +432,15 @@ impl SamplingArgs {
         self.model.as_deref().unwrap_or(&self.default_model)
     }
 
-    fn settings(&self) -> Result<SampleSettings> {
-        self.sampler.request().resolve(self.model_dir())
-    }
-
-    /// The generation job these flags describe, for `count` images.
-    fn job(&self, count: usize) -> Result<generate::Job<'_>> {
+    /// The generation job these flags describe, for `count` images; `inpainting` draws no label the
+    /// flags do not ask for (the picture's context says what it is).
+    fn job(&self, count: usize, inpainting: bool) -> Result<generate::Job<'_>> {
+        let request = self.sampler.request(!inpainting);
         Ok(generate::Job {
             model_dir: self.model_dir(),
             preloaded: None,
             count,
-            settings: self.settings()?,
+            settings: request.resolve(self.model_dir())?,
             batch_size: self.batch_size,
             size: (self.width, self.height),
             render_size: self.render_size,
@@ -452,8 +456,9 @@ impl SamplingArgs {
 }
 
 impl SamplerFlags {
-    /// The sampler as these flags ask for it (resolved against a bundle's defaults by the library).
-    fn request(&self) -> generate::SamplerRequest {
+    /// The sampler as these flags ask for it (resolved against a bundle's defaults by the library);
+    /// `bundle_labels`: whether the bundle's default random label sets apply (see --no-random-labels).
+    fn request(&self, bundle_labels: bool) -> generate::SamplerRequest {
         generate::SamplerRequest {
             steps: self.steps,
             temperature: self.temperature.clone(),
@@ -465,6 +470,7 @@ impl SamplerFlags {
             seed: self.seed,
             labels: self.labels.clone(),
             random_labels: self.random_labels.clone(),
+            bundle_random_labels: bundle_labels && !self.no_random_labels,
             guidance: self.guidance,
         }
     }
@@ -827,7 +833,10 @@ fn run(cli: Cli) -> Result<()> {
         )?),
         Command::Sample { sampling, count } => {
             let device = device::parse_with_precision(&sampling.device, sampling.precision)?;
-            Box::new(commands::generate::sample(&sampling.job(count)?, &device)?)
+            Box::new(commands::generate::sample(
+                &sampling.job(count, false)?,
+                &device,
+            )?)
         }
         Command::Inpaint {
             image,
@@ -847,7 +856,7 @@ fn run(cli: Cli) -> Result<()> {
                 show_input,
             };
             Box::new(commands::generate::inpaint(
-                &sampling.job(count)?,
+                &sampling.job(count, true)?,
                 &input,
                 &device,
             )?)
@@ -931,7 +940,7 @@ fn run(cli: Cli) -> Result<()> {
                 model: &model.unwrap_or_else(bundle::default_model_dir),
                 data: &source,
                 max,
-                sampler: sampler.request(),
+                sampler: sampler.request(false),
                 out: out.as_deref(),
                 force,
                 json,
@@ -961,7 +970,7 @@ fn run(cli: Cli) -> Result<()> {
                 resolution,
                 max,
                 generate: count,
-                sampler: sampler.request(),
+                sampler: sampler.request(true),
                 json,
                 no_cache,
                 batch_size: d.batch_size,

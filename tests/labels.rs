@@ -239,6 +239,105 @@ fn labels_travel_from_the_data_through_encode_training_and_the_bundle_to_label_f
 }
 
 #[test]
+fn a_bundle_s_default_random_labels_apply_to_sample_unless_fixed_or_switched_off() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let model = labelled_generator(dir, CODES);
+    let sampling = model.join("sampling.toml");
+    let image = dir.join("input.png");
+    let mask = dir.join("mask.png");
+    image::RgbImage::from_fn(16, 16, |x, y| {
+        image::Rgb([(x * 15) as u8, (y * 15) as u8, 60])
+    })
+    .save(&image)
+    .unwrap();
+    image::RgbImage::from_fn(16, 16, |_, y| {
+        image::Rgb(if y < 8 { [255; 3] } else { [0; 3] })
+    })
+    .save(&mask)
+    .unwrap();
+    let run = |command: &str, out: &str, extra: &[&str]| -> Vec<u8> {
+        let path = dir.join(out);
+        let mut args = vec![command, "--model", s(&model), "-n", "4", "--steps", "3"];
+        if command == "inpaint" {
+            args.extend(["--image", s(&image), "--mask", s(&mask)]);
+        }
+        args.extend_from_slice(extra);
+        args.extend(["--out", s(&path), "--force"]);
+        ok(&args);
+        std::fs::read(path).unwrap()
+    };
+    // Without the file: no label drawn; recorded for the comparisons below.
+    let unconditional = run("sample", "none.png", &[]);
+    let inpainted = run("inpaint", "inpainted.png", &[]);
+    let beta = run("sample", "beta.png", &["--label", "style=beta"]);
+    let name_only = run("sample", "name-only.png", &["--random-label", "name"]);
+
+    std::fs::write(&sampling, "random_labels = [\"style\", \"name\"]\n").unwrap();
+    let both = ["--random-label", "style", "--random-label", "name"];
+    // `sample` alone now draws style and name per image, as the flags would.
+    let drawn = run("sample", "default.png", &[]);
+    assert_eq!(drawn, run("sample", "flags.png", &both));
+    assert_ne!(drawn, unconditional);
+    // A set fixed by --label is not drawn; the other still is.
+    let fixed = run("sample", "fixed.png", &["--label", "style=beta"]);
+    assert_eq!(
+        fixed,
+        run(
+            "sample",
+            "fixed-flags.png",
+            &["--label", "style=beta", "--random-label", "name"]
+        )
+    );
+    assert_ne!(fixed, beta);
+    // --no-random-labels gives what the bundle gave without the file.
+    assert_eq!(
+        run("sample", "off.png", &["--no-random-labels"]),
+        unconditional
+    );
+    assert_eq!(
+        run(
+            "sample",
+            "off-beta.png",
+            &["--label", "style=beta", "--no-random-labels"]
+        ),
+        beta
+    );
+    // Inpainting draws no label the flags do not ask for.
+    assert_eq!(run("inpaint", "inpainted-default.png", &[]), inpainted);
+    // An explicit --random-label replaces the bundle's list.
+    assert_eq!(
+        run("sample", "name-again.png", &["--random-label", "name"]),
+        name_only
+    );
+    // --no-random-labels and --random-label contradict each other.
+    let both_ways = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--no-random-labels",
+        "--random-label",
+        "name",
+        "--out",
+        s(&dir.join("x.png")),
+    ]);
+    assert!(both_ways.contains("cannot be used with"), "{both_ways}");
+    // A set the model lacks in the file is one line naming the file.
+    std::fs::write(&sampling, "random_labels = [\"colour\"]\n").unwrap();
+    let error = fails(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--out",
+        s(&dir.join("y.png")),
+    ]);
+    assert!(
+        error.contains("sampling.toml: random_labels: unknown label set 'colour'"),
+        "{error}"
+    );
+}
+
+#[test]
 fn bad_labels_and_a_model_without_labels_are_one_line_each() {
     let temp = tempfile::tempdir().unwrap();
     let model = labelled_generator(temp.path(), CODES);

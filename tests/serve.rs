@@ -381,6 +381,7 @@ fn the_command_line_a_job_reports_names_its_labels_and_random_label_sets() {
             seed: 3,
             labels: vec!["style=noto".into()],
             random_labels: vec!["name".into()],
+            bundle_random_labels: false,
             guidance: 0.0,
         },
         settings: SampleSettings::default(),
@@ -390,4 +391,24 @@ fn the_command_line_a_job_reports_names_its_labels_and_random_label_sets() {
         line.contains("--label style=noto --random-label name"),
         "{line}"
     );
+    assert!(!line.contains("--no-random-labels"), "{line}");
+    // A page job with no random set, for a bundle whose `sample` draws some by default, says so.
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        temp.path().join("sampling.toml"),
+        "random_labels = [\"style\", \"name\"]\n",
+    )
+    .unwrap();
+    let mut unconditional = request;
+    unconditional.sampler.random_labels.clear();
+    let line = command_line(temp.path(), &unconditional);
+    assert!(line.contains("--no-random-labels"), "{line}");
+    unconditional.work = Work::Inpaint {
+        paste: false,
+        resize: false,
+        image: Vec::new(),
+        mask: Vec::new(),
+    };
+    let line = command_line(temp.path(), &unconditional);
+    assert!(!line.contains("--no-random-labels"), "{line}");
 }

@@ -147,6 +147,20 @@ impl LabelSets {
         Ok(sets)
     }
 
+    /// The sets of `names` (a bundle's default random sets) that `fixed` leaves null, as
+    /// `parse_random` gives them: a set fixed by `--label` is not drawn.
+    pub fn default_random(&self, names: &[String], fixed: &[i64]) -> Result<Vec<usize>> {
+        let free: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                self.set_index(name)
+                    .map_or(true, |at| fixed.get(at) == Some(&self.sets[at].null()))
+            })
+            .cloned()
+            .collect();
+        self.parse_random(&free, fixed)
+    }
+
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(LABELS_FILE);
         if !path.is_file() {

@@ -349,6 +349,17 @@ pub fn command_line(model_dir: &std::path::Path, request: &Request) -> String {
     for set in &request.sampler.random_labels {
         parts.push(format!("--random-label {set}"));
     }
+    let bundle_draws = crate::bundle::read_sampling_defaults(model_dir)
+        .ok()
+        .and_then(|d| d.random_labels)
+        .is_some_and(|sets| !sets.is_empty());
+    if matches!(request.work, Work::Sample)
+        && request.sampler.random_labels.is_empty()
+        && bundle_draws
+    {
+        // `sample` would otherwise draw the bundle's default label sets at random.
+        parts.push("--no-random-labels".to_string());
+    }
     if s.guidance != 0.0 {
         parts.push(format!("--guidance {}", s.guidance));
     }

@@ -266,6 +266,8 @@ fn request_from(state: &AppState, body: &GenerateBody, work: Work) -> Result<Req
         seed: body.seed,
         labels: body.labels.clone(),
         random_labels: body.random_labels.clone(),
+        // The page's selects say what to draw at random; its command line says so too.
+        bundle_random_labels: false,
         guidance: body.guidance,
     };
     let settings = sampler
