@@ -16,7 +16,7 @@ sundae=${SUNDAE:-target/release/sundae}
 mkdir -p "$out"
 [ -x "$sundae" ] || cargo build --release -q
 
-"$sundae" sample --model "$model" -n 16 --seed 1 --out "$out/styles-unconditional.png" --force
+"$sundae" sample --model "$model" -n 16 --seed 1 --no-random-labels --out "$out/styles-unconditional.png" --force
 "$sundae" sample --model "$model" -n 16 --seed 1 --random-label style --random-label name \
   --out "$out/styles-random-labels.png" --force
 for style in $("$sundae" labels --model "$model" --set style); do

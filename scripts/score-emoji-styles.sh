@@ -36,7 +36,7 @@ count=$(echo "$held_out" | python3 -c 'import json,sys; print(json.load(sys.stdi
 
 [ -d "$work/reconstructions" ] || "$sundae" vqgan reconstruct --vqgan "$model" --data "$data:validation" \
   --max 100000 --out "$work/reconstructions.png" --out-dir "$work/reconstructions" >/dev/null
-[ -d "$work/samples" ] || "$sundae" sample --model "$model" -n "$samples" --out "$work/samples.png" \
+[ -d "$work/samples" ] || "$sundae" sample --model "$model" -n "$samples" --no-random-labels --out "$work/samples.png" \
   --out-dir "$work/samples" >/dev/null
 [ -d "$work/random-labels" ] || "$sundae" sample --model "$model" -n "$samples" --random-label style \
   --random-label name --out "$work/random-labels.png" --out-dir "$work/random-labels" >/dev/null

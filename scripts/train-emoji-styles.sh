@@ -55,6 +55,10 @@ cat > "$out/sampling.toml" <<'TOML'
 steps = 60
 temperature = "1.0:0.7"
 proportion = "0.5"
+# `sample` draws each image's style and name at random unless --label, --random-label or
+# --no-random-labels says otherwise: drawn labels give clearer emoji than none (FD 1.18x the
+# reconstructions' against 1.92x for label-free samples, README).
+random_labels = ["style", "name"]
 TOML
 echo "generator written to $out"
 $sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks

@@ -317,11 +317,12 @@ pub fn tensor_names<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
         .collect()
 }
 
-/// Where the built-in generator lives: `$SUNDAE_MODEL`, else `models/emoji` in the source tree.
+/// Where the built-in generator lives: `$SUNDAE_MODEL`, else `models/emoji-styles` (the labelled
+/// second generation) in the source tree.
 pub fn default_model_dir() -> PathBuf {
     std::env::var_os("SUNDAE_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji-styles"))
 }
 
 /// A full generator: both stages, checked to agree on vocabulary.

@@ -573,10 +573,12 @@ fn evaluation_runs_reduced_precision_agrees_with_f32_and_the_device_check_runs()
 
 #[test]
 fn the_built_in_model_samples_without_flags() {
-    // models/emoji ships with the repository (f16 weights): `sample` without --model must find and load it.
+    // models/emoji-styles ships with the repository (f16 weights): `sample` without --model must find
+    // and load it, and draw each image's style and name at random (its sampling.toml).
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("samples.png");
     let tokens = dir.path().join("tokens.npy");
+    let images = dir.path().join("images");
     let line = ok(&[
         "sample",
         "-n",
@@ -585,6 +587,8 @@ fn the_built_in_model_samples_without_flags() {
         "4",
         "--out",
         s(&out),
+        "--out-dir",
+        s(&images),
         "--tokens",
         s(&tokens),
     ]);
@@ -594,6 +598,17 @@ fn the_built_in_model_samples_without_flags() {
     let grids = sundae::tokens::read_tokens(&tokens).unwrap();
     assert_eq!(grids.shape, [2, 8, 8]);
     grids.check_vocabulary(512).unwrap();
+    let drawn: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(images.join("labels.json")).unwrap())
+            .unwrap();
+    for labels in drawn.as_object().unwrap().values() {
+        let styles = ["fluent-emoji-flat", "noto", "openmoji", "twemoji"];
+        assert!(
+            styles.contains(&labels["style"].as_str().unwrap()),
+            "{labels}"
+        );
+        assert!(labels["name"].is_string(), "{labels}");
+    }
 }
 
 #[test]

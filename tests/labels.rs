@@ -372,12 +372,31 @@ fn bad_labels_and_a_model_without_labels_are_one_line_each() {
         let error = fails(&args);
         assert!(error.contains(expected), "{extra:?}: {error}");
     }
-    // The built-in model has no label sets.
-    let error = fails(&["sample", "--label", "style=noto", "--out", s(&out)]);
+    // A model without label sets.
+    let plain_dir = temp.path().join("plain");
+    std::fs::create_dir(&plain_dir).unwrap();
+    let plain = common::generator(&plain_dir);
+    let error = fails(&[
+        "sample",
+        "--model",
+        s(&plain),
+        "--label",
+        "style=noto",
+        "--out",
+        s(&out),
+    ]);
     assert!(error.contains("has no label sets"), "{error}");
-    let error = fails(&["sample", "--random-label", "style", "--out", s(&out)]);
+    let error = fails(&[
+        "sample",
+        "--model",
+        s(&plain),
+        "--random-label",
+        "style",
+        "--out",
+        s(&out),
+    ]);
     assert!(error.contains("has no label sets"), "{error}");
-    let listed = ok(&["labels"]);
+    let listed = ok(&["labels", "--model", s(&plain)]);
     assert!(listed.contains("no label sets"), "{listed}");
 }
 
@@ -446,7 +465,10 @@ fn pairs_draws_each_held_out_drawing_from_its_labels_and_compares_the_other_styl
     assert_eq!((image.width(), image.height()), (6 * 18 - 2, 16));
 
     // A model without name and style labels, a --label flag and an image folder: one line each.
-    let without = fails(&["pairs", "--data", &source]);
+    let plain_dir = temp.path().join("plain");
+    std::fs::create_dir(&plain_dir).unwrap();
+    let plain = common::generator(&plain_dir);
+    let without = fails(&["pairs", "--model", s(&plain), "--data", &source]);
     assert!(
         without.contains("has no 'name' and 'style' label sets"),
         "{without}"
