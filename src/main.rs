@@ -358,10 +358,10 @@ struct SamplerFlags {
     /// varied styles, as the training data spreads them; with --label style=noto, varied Noto emoji).
     #[arg(long = "random-label", value_name = "SET")]
     random_labels: Vec<String>,
-    /// `sample`: draw no label at random. Without it, a bundle whose sampling.toml lists
-    /// `random_labels` (the built-in model: style and name) draws those sets per image when neither
-    /// --label nor --random-label names them; with it, sets not given by --label are left out
-    /// (unconditional samples).
+    /// `sample`, `score --generate`: draw no label at random. Without it, a bundle whose
+    /// sampling.toml lists `random_labels` (the built-in model: style and name) draws those sets per
+    /// image when neither --label nor --random-label names them; with it, sets not given by --label
+    /// are left out (unconditional samples).
     #[arg(long, conflicts_with = "random_labels")]
     no_random_labels: bool,
     /// Classifier-free guidance weight W with --label: logits = cond + W (cond - uncond)

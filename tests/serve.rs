@@ -150,6 +150,8 @@ fn a_job_streams_every_step_then_the_pixels_sample_writes_for_its_seed() {
     assert_eq!(status, 200);
     let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
     assert_eq!(info["resolution"], 16);
+    // The fixture bundle has no sampling.toml: no menu starts at "(random per image)".
+    assert_eq!(info["defaults"]["random_labels"], serde_json::json!([]));
 
     let job = submit(
         &server,

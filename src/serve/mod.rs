@@ -105,6 +105,8 @@ struct Defaults {
     steps: usize,
     temperature: String,
     proportion: String,
+    /// Label sets whose menu starts at "(random per image)" when generating, as `sample` draws them.
+    random_labels: Vec<String>,
 }
 
 /// A generate or inpaint request as the page sends it (JSON); unknown fields are refused.
@@ -173,6 +175,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             proportion: defaults
                 .proportion
                 .unwrap_or_else(|| format!("{}", crate::sundae::sample::DEFAULT_PROPORTION.start)),
+            random_labels: defaults.random_labels.unwrap_or_default(),
         },
         labels: crate::data::labels::LabelSets::read(&options.model_dir)?,
         limits: options.limits,
