@@ -20,8 +20,14 @@ page.on("pageerror", (e) => fail("page error: " + e.message));
 await page.goto(url);
 await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
 
-// A model with label sets: its last menu asks for a random value per image.
+// A model with label sets: the sets its sampling.toml draws start at "(random per image)", as `sundae
+// sample` draws them; its last menu asks for a random value per image too.
 const menus = await page.$$("#labels select");
+const drawn = await page.evaluate(() => info.defaults.random_labels);
+const menuValues = () => page.$$eval("#labels select", (all) => all.map((s) => [s.dataset.set, s.value]));
+for (const [set, value] of await menuValues()) {
+  if (drawn.includes(set) && value !== "(random)") fail(`menu ${set} starts at '${value}', not random`);
+}
 if (menus.length) await menus[menus.length - 1].selectOption("(random)");
 
 // Generate: watch the first image change while the steps stream.
@@ -44,6 +50,9 @@ if (downloads !== 4) fail("expected 4 PNG downloads, found " + downloads);
 // Inpaint: pick the first generated image, paint its lower half, fill it in.
 await page.click("#grid img");
 await page.waitForFunction(() => !document.getElementById("inpaint-panel").classList.contains("hidden"));
+for (const [set, value] of await menuValues()) {
+  if (drawn.includes(set) && value !== "") fail(`menu ${set} is '${value}' for inpainting, not (any)`);
+}
 const box = await page.locator("#paint").boundingBox();
 await page.mouse.move(box.x + 20, box.y + box.height * 0.75);
 await page.mouse.down();
@@ -54,6 +63,9 @@ await page.click("#go");
 await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 120000 });
 const inpaintCommand = await page.textContent("#command");
 if (!inpaintCommand.includes("sundae inpaint")) fail("no inpaint command line: " + inpaintCommand);
+for (const set of drawn) {
+  if (inpaintCommand.includes("--random-label " + set)) fail("inpainting draws " + set + ": " + inpaintCommand);
+}
 await page.screenshot({ path: path.join(out, "serve-inpainted.png") });
 await browser.close();
 console.log("browser check: generate streamed and finished, inpaint finished; screenshots in " + out);

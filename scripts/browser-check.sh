@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
-model=${2:-models/emoji}
+model=${2:-models/emoji-styles}
 mkdir -p "$out"
 command -v chromium >/dev/null || { echo "browser check: chromium is not installed"; exit 1; }
 scratch=$(mktemp -d)
