@@ -4,8 +4,8 @@
 #   2. the VQ-GAN on all four, started from the built-in one (configs/vqgan-emoji-styles.toml; its result
 #      is committed as models/emoji-styles-vqgan and used unless RETRAIN_VQGAN=1);
 #   3. latents with labels: the train split with mirror images, and the held-out split;
-#   4. the labelled prior in eight stages (configs/prior-emoji-styles{,-on,-more,-more2,-more3,-more4,-more5,-more6}.toml,
-#      about 9 hours on a 2-core CPU);
+#   4. the labelled prior in nine stages (configs/prior-emoji-styles{,-on,-more,-more2,-more3,-more4,-more5,-more6,-more8}.toml,
+#      about 10 hours on a 2-core CPU; -more7 was tried and not shipped);
 #   5. the bundle (f16) with its sampler defaults, then its held-out figures;
 #   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder, then
 #      configs/decoder-emoji-256-more.toml from those weights), then 1024 pixels
@@ -38,9 +38,9 @@ else
 fi
 $sundae encode "${device[@]}" --vqgan "$vqgan" --data "$data" --split train --flip --out "$work/latents"
 $sundae encode "${device[@]}" --vqgan "$vqgan" --data "$data" --split validation --out "$work/latents-validation"
-# Eight stages, each from the last one's weights (an f32 bundle) with a fresh optimiser and its own seed.
+# Nine stages, each from the last one's weights (an f32 bundle) with a fresh optimiser and its own seed.
 previous=
-for stage in prior prior-on prior-more prior-more2 prior-more3 prior-more4 prior-more5 prior-more6; do
+for stage in prior prior-on prior-more prior-more2 prior-more3 prior-more4 prior-more5 prior-more6 prior-more8; do
   config=configs/${stage/prior/prior-emoji-styles}.toml
   if [ -f "$work/$stage/checkpoint/latest" ]; then pr=(--resume)
   elif [ -z "$previous" ]; then pr=(--config "$config")
