@@ -601,6 +601,7 @@ fn the_built_in_model_samples_without_flags() {
     let drawn: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(images.join("labels.json")).unwrap())
             .unwrap();
+    assert_eq!(drawn.as_object().unwrap().len(), 2, "{drawn}");
     for labels in drawn.as_object().unwrap().values() {
         let styles = ["fluent-emoji-flat", "noto", "openmoji", "twemoji"];
         assert!(
