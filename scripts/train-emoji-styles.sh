@@ -10,7 +10,8 @@
 #   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder, then
 #      configs/decoder-emoji-256-more.toml from those weights), then 1024 pixels
 #      (configs/decoder-emoji-1024.toml, grown from the 256 one), then the 256 one made deeper
-#      (configs/decoder-emoji-256-deep.toml), added as f16.
+#      (configs/decoder-emoji-256-deep.toml) and the 1024 one regrown from it
+#      (configs/decoder-emoji-1024-deep.toml), added as f16.
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji-styles.sh [WORK_DIR] [OUT_BUNDLE]   (default runs/emoji-styles, runs/emoji-styles/model)
 # On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji-styles.sh
@@ -65,9 +66,9 @@ echo "generator written to $out"
 $sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
 
 # The 256 decoder in two stages (the second from the first's weights at a lower rate), then the 1024 one
-# grown from it, then a deeper 256 decoder started from the second stage's (replacing it; the 1024 one
-# keeps the levels it copied).
-for stage in 256 256-more 1024 256-deep; do
+# grown from it, then a deeper 256 decoder started from the second stage's (replacing it), then the 1024
+# one grown again from that.
+for stage in 256 256-more 1024 256-deep 1024-deep; do
   run="$work/decoder-$stage"
   size=${stage%%-*}
   if [ -f "$run/checkpoint/latest" ]; then dec=(--resume)
