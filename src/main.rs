@@ -354,8 +354,9 @@ struct SamplerFlags {
     #[arg(long = "label", value_name = "SET=VALUE")]
     labels: Vec<String>,
     /// Draw this label set's value at random for each image, uniformly from the values the model
-    /// knows (repeatable: --random-label style --random-label name gives a sheet of varied emoji in
-    /// varied styles, as the training data spreads them; with --label style=noto, varied Noto emoji).
+    /// knows, each set on its own (repeatable: --random-label style --random-label name gives a
+    /// sheet of varied emoji in varied styles, now and then a pair no style's training drawing has;
+    /// with --label style=noto, varied Noto emoji).
     #[arg(long = "random-label", value_name = "SET")]
     random_labels: Vec<String>,
     /// `sample`, `score --generate`: draw no label at random. Without it, a bundle whose

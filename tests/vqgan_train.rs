@@ -10,6 +10,7 @@ use sundae::train::fit::Checkpointed;
 use sundae::vqgan::batch::images_to_tensor;
 use sundae::vqgan::codebook::CodebookUsage;
 use sundae::vqgan::loss::{adaptive_weight, last_layer_gradient};
+use sundae::vqgan::render_train::RenderTrainConfig;
 use sundae::vqgan::train::{VqGanTrainConfig, VqGanTrainer};
 
 fn tiny_config() -> VqGanTrainConfig {
@@ -547,4 +548,19 @@ fn every_shipped_vqgan_config_reads() {
     assert!(polish.train.decoder_only);
     assert_eq!(polish.train.run.decay_steps, polish.train.run.steps);
     assert!(polish.train.disc_start > polish.train.run.steps);
+}
+
+#[test]
+fn every_shipped_decoder_config_reads() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&configs).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("decoder-") && name.ends_with(".toml") {
+            RenderTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            read += 1;
+        }
+    }
+    assert!(read >= 4, "only {read} decoder configs found");
 }
