@@ -7,11 +7,11 @@
 #   4. the labelled prior in nine stages (configs/prior-emoji-styles{,-on,-more,-more2,-more3,-more4,-more5,-more6,-more8}.toml,
 #      about 10 hours on a 2-core CPU; -more7 was tried and not shipped);
 #   5. the bundle (f16) with its sampler defaults, then its held-out figures;
-#   6. its render decoders: 256 pixels (configs/decoder-emoji-256.toml, from the VQ-GAN's decoder, then
-#      configs/decoder-emoji-256-more.toml from those weights), then 1024 pixels
-#      (configs/decoder-emoji-1024.toml, grown from the 256 one), then the 256 one made deeper
-#      (configs/decoder-emoji-256-deep.toml) and the 1024 one regrown from it
-#      (configs/decoder-emoji-1024-deep.toml), added as f16.
+#   6. its render decoders: 256 pixels in four stages (configs/decoder-emoji-256.toml, from the VQ-GAN's
+#      decoder, then -256-more, -256-deep and -256-attn, each from the last one's weights), then 1024
+#      pixels grown from it (configs/decoder-emoji-1024-attn.toml), added as f16. (The earlier 1024
+#      decoders, configs/decoder-emoji-1024{,-deep}.toml, were grown from earlier 256 stages and replaced;
+#      nothing later starts from them, so they are not retrained here.)
 # Every stage resumes where it stopped when the script is run again.
 # Usage: scripts/train-emoji-styles.sh [WORK_DIR] [OUT_BUNDLE]   (default runs/emoji-styles, runs/emoji-styles/model)
 # On a GPU: DEVICE=vulkan FEATURES=vulkan scripts/train-emoji-styles.sh
@@ -65,10 +65,9 @@ TOML
 echo "generator written to $out"
 $sundae evaluate "${device[@]}" --model "$out" --latents "$work/latents-validation" --rates 0.1,0.5,1 --blocks
 
-# The 256 decoder in two stages (the second from the first's weights at a lower rate), then the 1024 one
-# grown from it, then a deeper 256 decoder started from the second stage's (replacing it), then the 1024
-# one grown again from that.
-for stage in 256 256-more 1024 256-deep 1024-deep; do
+# The 256 decoder in four stages (each from the last one's weights: a lower rate, one block deeper, attention
+# at 16x16 too), then the 1024 one grown from it.
+for stage in 256 256-more 256-deep 256-attn 1024-attn; do
   run="$work/decoder-$stage"
   size=${stage%%-*}
   if [ -f "$run/checkpoint/latest" ]; then dec=(--resume)
