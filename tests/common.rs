@@ -11,6 +11,24 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The shipped configs (`configs/<prefix>*.toml`), as (file name, path), sorted by name.
+pub fn shipped_configs(prefix: &str) -> Vec<(String, PathBuf)> {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(&configs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                path,
+            )
+        })
+        .filter(|(name, _)| name.starts_with(prefix) && name.ends_with(".toml"))
+        .collect();
+    found.sort();
+    found
+}
+
 pub fn read_f32(name: &str) -> (Vec<f32>, Vec<usize>) {
     let array = ArrayD::<f32>::read_npy(std::fs::File::open(fixture(name)).unwrap()).unwrap();
     (array.iter().copied().collect(), array.shape().to_vec())

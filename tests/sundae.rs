@@ -232,17 +232,16 @@ fn a_block_share_outside_zero_to_one_is_refused() {
 
 #[test]
 fn every_shipped_prior_config_reads() {
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut read = 0;
-    for entry in std::fs::read_dir(&configs).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("prior-") && name.ends_with(".toml") {
-            PriorTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            read += 1;
-        }
+    let shipped = common::shipped_configs("prior-");
+    for (name, path) in &shipped {
+        PriorTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    assert!(read >= 5, "only {read} prior configs found");
+    assert!(
+        shipped.len() >= 5,
+        "only {} prior configs found",
+        shipped.len()
+    );
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let blocks = PriorTrainConfig::read(&configs.join("prior-emoji-blocks.toml")).unwrap();
     assert_eq!(blocks.train.block_share, 0.5);
 }

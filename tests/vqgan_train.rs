@@ -1,6 +1,9 @@
 //! VQ-GAN training: the adaptive weight, dead-code restarts, and exact resume after a kill.
 
+mod common;
+
 use burn::tensor::{Distribution, Tensor};
+use common::fixture;
 use std::path::Path;
 use std::process::Command;
 use sundae::data::{Split, load};
@@ -16,12 +19,6 @@ use sundae::vqgan::train::{VqGanTrainConfig, VqGanTrainer};
 fn tiny_config() -> VqGanTrainConfig {
     VqGanTrainConfig::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/vqgan-tiny.toml"))
         .unwrap()
-}
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
 }
 
 /// The tiny model with the discriminator active from the first step, at the weights of the taming
@@ -532,17 +529,16 @@ fn warmup_and_decay_scale_each_steps_update() {
 
 #[test]
 fn every_shipped_vqgan_config_reads() {
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut read = 0;
-    for entry in std::fs::read_dir(&configs).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("vqgan-") && name.ends_with(".toml") {
-            VqGanTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            read += 1;
-        }
+    let shipped = common::shipped_configs("vqgan-");
+    for (name, path) in &shipped {
+        VqGanTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    assert!(read >= 4, "only {read} VQ-GAN configs found");
+    assert!(
+        shipped.len() >= 4,
+        "only {} VQ-GAN configs found",
+        shipped.len()
+    );
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     // The built-in decoder's second stage: decoder alone, a falling rate, no discriminator.
     let polish = VqGanTrainConfig::read(&configs.join("vqgan-emoji-polish.toml")).unwrap();
     assert!(polish.train.decoder_only);
@@ -552,15 +548,13 @@ fn every_shipped_vqgan_config_reads() {
 
 #[test]
 fn every_shipped_decoder_config_reads() {
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut read = 0;
-    for entry in std::fs::read_dir(&configs).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("decoder-") && name.ends_with(".toml") {
-            RenderTrainConfig::read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            read += 1;
-        }
+    let shipped = common::shipped_configs("decoder-");
+    for (name, path) in &shipped {
+        RenderTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    assert!(read >= 4, "only {read} decoder configs found");
+    assert!(
+        shipped.len() >= 4,
+        "only {} decoder configs found",
+        shipped.len()
+    );
 }
