@@ -11,22 +11,32 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The shipped configs (`configs/<prefix>*.toml`), as (file name, path), sorted by name.
-pub fn shipped_configs(prefix: &str) -> Vec<(String, PathBuf)> {
+/// Reads every shipped config `configs/<prefix>*.toml` with `read`, panicking with the file's name on
+/// the first that fails, and checks that there are at least `at_least` of them.
+pub fn read_every_config<T, E: std::fmt::Display>(
+    prefix: &str,
+    at_least: usize,
+    read: impl Fn(&Path) -> Result<T, E>,
+) -> Vec<T> {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(&configs)
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&configs)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                path,
-            )
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".toml")
         })
-        .filter(|(name, _)| name.starts_with(prefix) && name.ends_with(".toml"))
         .collect();
-    found.sort();
-    found
+    paths.sort();
+    assert!(
+        paths.len() >= at_least,
+        "only {} {prefix}* configs found",
+        paths.len()
+    );
+    paths
+        .iter()
+        .map(|path| read(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())))
+        .collect()
 }
 
 pub fn read_f32(name: &str) -> (Vec<f32>, Vec<usize>) {

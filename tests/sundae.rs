@@ -232,15 +232,7 @@ fn a_block_share_outside_zero_to_one_is_refused() {
 
 #[test]
 fn every_shipped_prior_config_reads() {
-    let shipped = common::shipped_configs("prior-");
-    for (name, path) in &shipped {
-        PriorTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    }
-    assert!(
-        shipped.len() >= 5,
-        "only {} prior configs found",
-        shipped.len()
-    );
+    common::read_every_config("prior-", 5, PriorTrainConfig::read);
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let blocks = PriorTrainConfig::read(&configs.join("prior-emoji-blocks.toml")).unwrap();
     assert_eq!(blocks.train.block_share, 0.5);

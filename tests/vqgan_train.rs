@@ -529,15 +529,7 @@ fn warmup_and_decay_scale_each_steps_update() {
 
 #[test]
 fn every_shipped_vqgan_config_reads() {
-    let shipped = common::shipped_configs("vqgan-");
-    for (name, path) in &shipped {
-        VqGanTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    }
-    assert!(
-        shipped.len() >= 4,
-        "only {} VQ-GAN configs found",
-        shipped.len()
-    );
+    common::read_every_config("vqgan-", 4, VqGanTrainConfig::read);
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     // The built-in decoder's second stage: decoder alone, a falling rate, no discriminator.
     let polish = VqGanTrainConfig::read(&configs.join("vqgan-emoji-polish.toml")).unwrap();
@@ -548,13 +540,5 @@ fn every_shipped_vqgan_config_reads() {
 
 #[test]
 fn every_shipped_decoder_config_reads() {
-    let shipped = common::shipped_configs("decoder-");
-    for (name, path) in &shipped {
-        RenderTrainConfig::read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    }
-    assert!(
-        shipped.len() >= 4,
-        "only {} decoder configs found",
-        shipped.len()
-    );
+    common::read_every_config("decoder-", 4, RenderTrainConfig::read);
 }
