@@ -3,6 +3,7 @@
 
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -12,31 +13,35 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// Reads every shipped config `configs/<prefix>*.toml` with `read`, panicking with the file's name on
-/// the first that fails, and checks that there are at least `at_least` of them.
+/// the first that fails, and checks that there are at least `at_least` of them; returns them by file
+/// name.
 pub fn read_every_config<T, E: std::fmt::Display>(
     prefix: &str,
     at_least: usize,
     read: impl Fn(&Path) -> Result<T, E>,
-) -> Vec<T> {
+) -> BTreeMap<String, T> {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&configs)
+    let read: BTreeMap<String, T> = std::fs::read_dir(&configs)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with(prefix) && name.ends_with(".toml")
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                path,
+            )
+        })
+        .filter(|(name, _)| name.starts_with(prefix) && name.ends_with(".toml"))
+        .map(|(name, path)| {
+            let config = read(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            (name, config)
         })
         .collect();
-    paths.sort();
     assert!(
-        paths.len() >= at_least,
+        read.len() >= at_least,
         "only {} {prefix}* configs found",
-        paths.len()
+        read.len()
     );
-    paths
-        .iter()
-        .map(|path| read(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())))
-        .collect()
+    read
 }
 
 pub fn read_f32(name: &str) -> (Vec<f32>, Vec<usize>) {
